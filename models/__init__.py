@@ -1,0 +1,1 @@
+"""The contract between training and serving: front-end, audio decoding, model, artifact."""

@@ -1,0 +1,44 @@
+"""Shared fixtures: paths to ../shared/data, small generated audio files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip when this checkout has none."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """Path of ffmpeg (installed by scripts/dev)."""
+    path = shutil.which("ffmpeg")
+    if path is None:
+        pytest.fail("ffmpeg is not installed (scripts/dev installs it)")
+    return path
+
+
+def make_tone_file(path: Path, frequency_hz: float, seconds: float, rate_hz: int,
+                   extra: tuple[str, ...] = ()) -> Path:
+    """Write a sine tone with ffmpeg's lavfi generator to ``path``."""
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+         f"sine=frequency={frequency_hz}:duration={seconds}:sample_rate={rate_hz}",
+         *extra, str(path)],
+        check=True, timeout=60,
+    )
+    return path

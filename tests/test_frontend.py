@@ -1,0 +1,171 @@
+"""BFFT front-end: golden values, colormap, resampling, streaming == offline."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import scipy.signal
+from PIL import Image
+
+from models.frontend import (
+    DEFAULT_PARAMS,
+    BfftParams,
+    StreamingBfft,
+    bfft_image,
+    brg_lookup_table,
+    resample,
+)
+
+P = DEFAULT_PARAMS
+_LEVEL_OF_RGB = {tuple(rgb): level for level, rgb in enumerate(brg_lookup_table())}
+
+
+def levels(image: np.ndarray) -> np.ndarray:
+    """Invert the colormap: image (rows, cols, 3) -> levels 0..255."""
+    flat = image.reshape(-1, 3)
+    return np.array([_LEVEL_OF_RGB[tuple(p)] for p in flat]).reshape(image.shape[:2])
+
+
+def sine(frequency_hz: float, amplitude: float, n_samples: int, rate_hz: int = 44100):
+    t = np.arange(n_samples) / rate_hz
+    return (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
+
+
+def music_like(seconds: float, rate_hz: int, seed: int = 0) -> np.ndarray:
+    """Tones + band-limited noise + amplitude pulses, all below 9 kHz."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate_hz)
+    t = np.arange(n) / rate_hz
+    x = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (110, 440, 1250, 3300, 7000))
+    noise = scipy.signal.lfilter(*scipy.signal.butter(6, 8000 / (rate_hz / 2)),
+                                 rng.standard_normal(n))
+    pulses = (np.sin(2 * np.pi * 2 * t) > 0.6).astype(float)
+    return (x + 0.05 * noise * pulses).astype(np.float32)
+
+
+def test_lut_unique_and_brg_endpoints():
+    table = brg_lookup_table()
+    assert table.shape == (256, 3) and table.dtype == np.uint8
+    assert tuple(table[0]) == (0, 0, 255)          # low = blue
+    assert tuple(table[255]) == (0, 255, 0)        # high = green
+    assert table[128, 0] >= 250                    # mid = red
+    assert len(_LEVEL_OF_RGB) == 256
+
+
+def test_lut_equals_matplotlib():
+    colormaps = pytest.importorskip("matplotlib").colormaps
+    expected = colormaps["brg"](np.arange(256), bytes=True)[:, :3]
+    np.testing.assert_array_equal(brg_lookup_table(), expected)
+
+
+def test_params_derived_values():
+    assert P.window_samples == 224 * 5906
+    assert abs(P.bin_seconds - 0.1339) < 1e-4
+    assert abs(P.window_seconds - 30.0) < 0.01
+    assert P.row_of_frequency(0) == 223 and P.row_of_frequency(11024) == 0
+
+
+def test_sine_1khz_lights_its_rows_only():
+    image = bfft_image(sine(1000, 0.5, P.window_samples))  # -6 dBFS
+    assert image.shape == (224, 224, 3) and image.dtype == np.uint8
+    lv = levels(image)
+    row = P.row_of_frequency(1000)  # band 20 of 224 -> row 203
+    assert row == 203
+    assert lv[row].min() >= 250                       # the peak row: top of the range
+    assert np.all(lv[row - 1 : row + 2].max(axis=0) >= 250)
+    far_rows = [r for r in range(224) if abs(r - row) > 12]
+    assert np.all(lv[far_rows] == 0)                  # far rows at the floor (blue)
+    assert np.all(np.isin(lv[:, 5], lv[:, 100]))      # stationary: every column alike
+
+
+def test_silence_is_floor_colour_not_nan():
+    for samples in (np.zeros(P.window_samples, np.float32), np.zeros(10, np.float32)):
+        image = bfft_image(samples)
+        assert np.all(image == brg_lookup_table()[0])
+
+
+def test_quiet_noise_is_normalised_like_loud_noise():
+    noise = np.random.default_rng(1).standard_normal(P.window_samples).astype(np.float32)
+    loud, quiet = bfft_image(0.5 * noise), bfft_image(0.005 * noise)
+    assert np.abs(levels(loud).astype(int) - levels(quiet)).max() <= 1
+
+
+def test_rejects_bad_input():
+    with pytest.raises(ValueError, match="mono"):
+        bfft_image(np.zeros((10, 2), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        bfft_image(np.array([0.0, np.nan], np.float32))
+
+
+def test_22050_and_44100_give_nearly_the_same_image():
+    audio_44k = music_like(30.0, 44100)
+    audio_22k = resample(audio_44k, 44100, 22050)
+    a, b = levels(bfft_image(audio_44k, 44100)), levels(bfft_image(audio_22k, 22050))
+    difference = np.abs(a.astype(int) - b)
+    assert difference.mean() < 1.5
+    # Below 10 kHz the two agree to a few levels; the top rows differ only where the
+    # 22050 Hz file's anti-alias filter rolls off towards its 11025 Hz Nyquist limit.
+    below_10khz = difference[P.row_of_frequency(10000) :]
+    assert below_10khz.mean() < 0.5
+    assert np.percentile(below_10khz, 99) <= 4
+
+
+def test_png_round_trip_is_lossless(tmp_path):
+    image = bfft_image(music_like(30.0, 44100))
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    np.testing.assert_array_equal(np.asarray(Image.open(buffer)), image)
+
+
+@pytest.fixture(scope="module")
+def long_audio() -> np.ndarray:
+    return music_like(34.0, 44100, seed=3)
+
+
+def _stream(audio: np.ndarray, sizes) -> np.ndarray:
+    streaming = StreamingBfft()
+    position = 0
+    for size in sizes:
+        if position >= audio.shape[0]:
+            break
+        streaming.push(audio[position : position + size])
+        position += size
+    assert streaming.n_samples_total == audio.shape[0]
+    return streaming
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 4410, 44100, "random"])
+def test_streaming_equals_offline(long_audio, chunk):
+    if chunk == "random":
+        rng = np.random.default_rng(7)
+        sizes = rng.integers(0, 20000, size=long_audio.shape[0]).tolist()
+    else:
+        sizes = [chunk] * (long_audio.shape[0] // chunk + 1)
+    streaming = _stream(long_audio, sizes)
+    n_window = P.window_samples
+    end = streaming.n_columns_total * P.samples_per_bin
+    expected = bfft_image(long_audio[end - n_window : end])
+    difference = np.abs(levels(streaming.image()).astype(int) - levels(expected))
+    # Columns are the same FFT of the same samples; a batched FFT may round differently in
+    # the last bit, which can move a value across a level boundary: at most 1 level.
+    assert difference.max() <= 1
+    assert (difference > 0).mean() < 0.001
+
+
+def test_streaming_counts_and_not_ready():
+    streaming = StreamingBfft()
+    assert streaming.push(np.zeros(P.samples_per_bin * 3 + 5, np.float32)) == 3
+    assert streaming.push(np.zeros(P.samples_per_bin - 5, np.float32)) == 1
+    assert streaming.n_columns_total == 4 and not streaming.ready
+    with pytest.raises(RuntimeError, match="not full"):
+        streaming.image()
+    assert streaming.push(np.zeros(0, np.float32)) == 0
+
+
+def test_small_params_work():
+    params = BfftParams(n_time_bins=16, samples_per_bin=512, fft_length=1024,
+                        n_frequency_rows=32)
+    image = bfft_image(sine(2000, 0.5, params.window_samples), params=params)
+    assert image.shape == (32, 16, 3)
