@@ -1,0 +1,207 @@
+"""Inference stage: batches the newest window of every source through one model call.
+
+The stage is model-agnostic: it is given ``predict_batch``, a blocking callable mapping stacked
+features of shape (N, ...) to probabilities of shape (N, n_labels). Sources :meth:`submit`
+windows from the event loop; each source has one pending slot, so a window that was not yet
+classified when a newer one arrives is dropped (newest wins, the classifier never falls
+behind real time). :meth:`InferenceWorker.run` takes all pending windows, one per source, and
+classifies them as one batch on a single dedicated worker thread, so inference never blocks
+the event loop and never runs concurrently with itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowJob:
+    """One analysis window of one source, waiting to be classified."""
+
+    source_name: str
+    """Name of the audio source the window came from."""
+    features: np.ndarray
+    """Model input for this window, e.g. a (224, 224, 3) uint8 spectrogram image."""
+    window_start_sample: int
+    """First sample of the window, in samples since the source started (inclusive)."""
+    window_end_sample: int
+    """End of the window, in samples since the source started (exclusive)."""
+    sample_rate_hz: int
+    """Sample rate of the sample counts above, in Hz."""
+    enqueued_monotonic: float
+    """time.monotonic() when the window was submitted, in seconds."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form data for the caller (e.g. the window's raw RMS); not used by the worker."""
+
+
+PredictBatch = Callable[[np.ndarray], np.ndarray]
+"""Blocking model call: features (N, ...) -> probabilities (N, n_labels)."""
+ResultCallback = Callable[[WindowJob, np.ndarray], Awaitable[None] | None]
+"""Called with a job and its probability row (n_labels,); may be sync or async."""
+ErrorCallback = Callable[[WindowJob, BaseException], Awaitable[None] | None]
+"""Called with each job of a failed batch and the exception; may be sync or async."""
+InferenceHook = Callable[[float, int], None]
+"""Metrics hook: (inference seconds, batch size), called on the event loop per good batch."""
+
+
+class InferenceWorker:
+    """Keeps the newest pending window per source and classifies them in batches."""
+
+    def __init__(
+        self,
+        predict_batch: PredictBatch,
+        *,
+        max_batch_size: int | None = None,
+        on_inference: InferenceHook | None = None,
+        thread_name: str = "genred-inference",
+    ) -> None:
+        """Wrap ``predict_batch``; batches hold at most ``max_batch_size`` windows (None: all)."""
+        if max_batch_size is not None and max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1 or None, got {max_batch_size!r}")
+        self._predict_batch = predict_batch
+        self._max_batch_size = max_batch_size
+        self._on_inference = on_inference
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        self._slots: dict[str, WindowJob] = {}
+        self._pending = asyncio.Event()
+        self._running = False
+        self._closed = False
+        self.windows_classified = 0
+        """Windows whose probabilities were delivered to on_result."""
+        self.windows_dropped = 0
+        """Windows replaced by a newer one of the same source before being classified."""
+        self.dropped_by_source: dict[str, int] = {}
+        """windows_dropped split by source name."""
+        self.batches = 0
+        """Successful predict_batch calls."""
+        self.errors = 0
+        """Failed predict_batch calls (exception or malformed output)."""
+        self.windows_failed = 0
+        """Windows in failed batches."""
+        self.callback_errors = 0
+        """Exceptions raised by on_result / on_error / on_inference (logged and survived)."""
+
+    @property
+    def n_pending(self) -> int:
+        """Number of sources with a window waiting to be classified."""
+        return len(self._slots)
+
+    def submit(self, source_name: str, window: WindowJob) -> None:
+        """Make ``window`` the pending window of ``source_name``; call from the event loop."""
+        if window.source_name != source_name:
+            raise ValueError(
+                f"window.source_name {window.source_name!r} != source_name {source_name!r}"
+            )
+        if self._closed:
+            _LOGGER.debug("worker closed; ignoring window of %s", source_name)
+            return
+        replaced = self._slots.get(source_name)
+        self._slots[source_name] = window
+        if replaced is not None:
+            self.windows_dropped += 1
+            self.dropped_by_source[source_name] = self.dropped_by_source.get(source_name, 0) + 1
+            _LOGGER.debug(
+                "dropped unclassified window %s..%s of %s (newer window arrived)",
+                replaced.window_start_sample,
+                replaced.window_end_sample,
+                source_name,
+            )
+        self._pending.set()
+
+    async def run(self, on_result: ResultCallback, on_error: ErrorCallback | None = None) -> None:
+        """Classify pending windows until cancelled or closed, reporting each job's result."""
+        if self._closed:
+            raise RuntimeError("InferenceWorker is closed")
+        if self._running:
+            raise RuntimeError("InferenceWorker.run is already running")
+        self._running = True
+        try:
+            while not self._closed:
+                await self._pending.wait()
+                if self._closed:
+                    break
+                jobs = self._take_batch()
+                if jobs:
+                    await self._process(jobs, on_result, on_error)
+        finally:
+            self._running = False
+
+    def close(self) -> None:
+        """Stop accepting windows, end :meth:`run`, and shut the worker thread down (no wait)."""
+        self._closed = True
+        self._slots.clear()
+        self._pending.set()  # wake run() so it returns
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _take_batch(self) -> list[WindowJob]:
+        """Remove and return up to max_batch_size pending jobs, oldest-submitted source first."""
+        limit = self._max_batch_size if self._max_batch_size is not None else len(self._slots)
+        names = list(self._slots)[:limit]
+        jobs = [self._slots.pop(name) for name in names]
+        if not self._slots:
+            self._pending.clear()
+        return jobs
+
+    async def _process(
+        self,
+        jobs: list[WindowJob],
+        on_result: ResultCallback,
+        on_error: ErrorCallback | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            probabilities, seconds = await loop.run_in_executor(
+                self._executor, self._predict_timed, [job.features for job in jobs]
+            )
+        except Exception as exc:  # any model failure must not stop the daemon
+            self.errors += 1
+            self.windows_failed += len(jobs)
+            _LOGGER.exception(
+                "inference failed for a batch of %s windows (%s)",
+                len(jobs),
+                ", ".join(job.source_name for job in jobs),
+            )
+            if on_error is not None:
+                for job in jobs:
+                    await self._call(on_error, job, exc)
+            return
+        self.batches += 1
+        if self._on_inference is not None:
+            await self._call(self._on_inference, seconds, len(jobs))
+        for job, row in zip(jobs, probabilities, strict=True):
+            self.windows_classified += 1
+            await self._call(on_result, job, row.copy())
+
+    def _predict_timed(self, features: list[np.ndarray]) -> tuple[np.ndarray, float]:
+        """Worker-thread body: stack, predict, check the output shape; returns (probs, seconds)."""
+        batch = np.stack(features)
+        started = time.perf_counter()
+        probabilities = np.asarray(self._predict_batch(batch))
+        seconds = time.perf_counter() - started
+        if probabilities.ndim != 2 or probabilities.shape[0] != len(features):
+            raise ValueError(
+                f"predict_batch returned shape {probabilities.shape} "
+                f"for a batch of {len(features)} windows; expected ({len(features)}, n_labels)"
+            )
+        return probabilities, seconds
+
+    async def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Call a sync or async callback; log and count its exceptions."""
+        try:
+            result = callback(*args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self.callback_errors += 1
+            _LOGGER.exception("callback %r failed", callback)
