@@ -1,0 +1,323 @@
+"""WebSocket + HTTP front end: streams predictions/status to clients, serves /, /metrics, /healthz.
+
+One ``websockets`` server answers both protocols on one port; plain HTTP GETs are handled in
+``process_request``. Each client has a bounded drop-oldest queue drained by its own sender
+task, which awaits ``send`` so the transport's write-buffer high-water mark (``write_limit``)
+stops draining for slow readers: per-client memory stays bounded by
+``client_queue_size`` messages + ``write_limit_bytes`` + one message.
+
+Incoming frames larger than ``max_message_bytes`` get an ``error`` event (code too_large) and
+the connection stays open; frames above ``16 * max_message_bytes`` are refused by websockets
+itself, which closes the connection with code 1009 (message too big).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hmac
+import http
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from daemon import messages
+from daemon.messages import Prediction
+from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from daemon.metrics import DaemonMetrics
+
+_LOGGER = logging.getLogger(__name__)
+
+INDEX_HTML_PATH = Path(__file__).with_name("web") / "index.html"
+WEBSOCKET_PATHS = ("/", "/ws")
+MAX_FRAME_FACTOR = 16
+"""websockets' max_size is this many times max_message_bytes (bigger frames: close 1009)."""
+_HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+             "connect-src 'self' ws: wss:")
+
+
+@dataclass
+class _SourceRecord:
+    """Latest known state of one source, with its serialized latest events."""
+
+    kind: str
+    """Source kind (device, url, stdin, tcp; 'unknown' if only predictions were seen)."""
+    state: str
+    """Current state, one of SOURCE_STATES."""
+    message: str | None = None
+    """Detail of the current state."""
+    status_json: str | None = None
+    """Latest serialized status event."""
+    prediction_json: str | None = None
+    """Latest serialized prediction event."""
+
+
+class _Client:
+    """One WebSocket client: a bounded drop-oldest queue and the task that drains it."""
+
+    def __init__(self, connection: ServerConnection, initial: list[str], queue_size: int) -> None:
+        self.connection = connection
+        self.queue: collections.deque[tuple[str | None, str]] = collections.deque()
+        self.queue_size = queue_size
+        self.sources: frozenset[str] | None = None
+        self._initial = initial
+        self._wakeup = asyncio.Event()
+
+    def wants(self, source: str | None) -> bool:
+        """Whether events of ``source`` pass this client's subscription (None: always)."""
+        return source is None or self.sources is None or source in self.sources
+
+    def push(self, source: str | None, text: str) -> bool:
+        """Queue one serialized message; returns True if the oldest one was dropped."""
+        dropped = len(self.queue) >= self.queue_size
+        if dropped:
+            self.queue.popleft()
+        self.queue.append((source, text))
+        self._wakeup.set()
+        return dropped
+
+    def refilter(self) -> None:
+        """Forget queued events of sources the client no longer subscribes to."""
+        self.queue = collections.deque(item for item in self.queue if self.wants(item[0]))
+
+    async def run_sender(self) -> None:
+        """Send the connect-time snapshot, then drain the queue until the connection closes."""
+        try:
+            for text in self._initial:
+                await self.connection.send(text)
+            self._initial = []
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self.queue:
+                    _, text = self.queue.popleft()
+                    await self.connection.send(text)
+        except ConnectionClosed:
+            return
+
+
+def _response(status: int, body: str | bytes, content_type: str = "text/plain; charset=utf-8",
+              extra: Sequence[tuple[str, str]] = ()) -> Response:
+    code = http.HTTPStatus(status)
+    body = body.encode() if isinstance(body, str) else body
+    headers = Headers([
+        ("Date", formatdate(usegmt=True)), ("Connection", "close"),
+        ("Content-Length", str(len(body))), ("Content-Type", content_type),
+        ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"), *extra,
+    ])
+    return Response(code.value, code.phrase, headers, body)
+
+
+def _is_upgrade(request: Request) -> bool:
+    return any(v.strip().lower() == "websocket" for v in request.headers.get_all("Upgrade"))
+
+
+class Publisher:
+    """Serves live predictions over WebSocket and the page, /metrics and /healthz over HTTP."""
+
+    def __init__(self, *, model_name: str, labels: Sequence[str], metrics: DaemonMetrics,
+                 health: Callable[[], dict[str, Any]], host: str = "127.0.0.1",
+                 port: int = 8765, token: str | None = None,
+                 allowed_origins: Sequence[str] | None = None, client_queue_size: int = 64,
+                 max_message_bytes: int = 4096, write_limit_bytes: int = 32 * 1024,
+                 close_timeout_s: float = 1.0) -> None:
+        if client_queue_size < 1 or max_message_bytes < 1:
+            raise ValueError("client_queue_size and max_message_bytes must be >= 1")
+        self._host, self._requested_port = host, port
+        self._model_name, self._labels = model_name, tuple(labels)
+        self._metrics, self._health = metrics, health
+        self._token = token or None
+        self._allowed_origins = None if allowed_origins is None else frozenset(allowed_origins)
+        self._queue_size, self._max_message_bytes = client_queue_size, max_message_bytes
+        self._write_limit_bytes, self._close_timeout_s = write_limit_bytes, close_timeout_s
+        self._sources: dict[str, _SourceRecord] = {}
+        self._clients: set[_Client] = set()
+        self._server: Server | None = None
+        self._index_html = b""
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (the real one when 0 was requested)."""
+        if self._server is None:
+            raise RuntimeError("publisher not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Load the page and start listening."""
+        self._index_html = INDEX_HTML_PATH.read_bytes()
+        self._server = await serve(
+            self._handle, self._host, self._requested_port,
+            process_request=self._process_request, compression=None,
+            max_size=MAX_FRAME_FACTOR * self._max_message_bytes,
+            write_limit=self._write_limit_bytes, close_timeout=self._close_timeout_s,
+            server_header="genred")
+        _LOGGER.info("publisher listening on http://%s:%s/", self._host, self.port)
+
+    async def close(self) -> None:
+        """Close every client with code 1001 and stop the server (bounded by close_timeout_s)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), self._close_timeout_s + 1.0)
+        except TimeoutError:
+            _LOGGER.warning("publisher: clients did not close in time; aborting them")
+            for client in list(self._clients):
+                client.connection.transport.abort()
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+
+    def set_source_state(self, name: str, kind: str, state: str,
+                         message: str | None = None) -> None:
+        """Record a source's state and broadcast a ``status`` event."""
+        if state not in messages.SOURCE_STATES:
+            raise ValueError(f"unknown source state {state!r}")
+        status = messages.Status(source=name, state=state, message=message,
+                                 wall_time=time.time())
+        text = status.to_json()
+        record = self._sources.setdefault(name, _SourceRecord(kind=kind, state=state))
+        record.kind, record.state, record.message, record.status_json = kind, state, message, text
+        self._metrics.set_source_state(name, state)
+        self._broadcast(name, text)
+
+    def publish_prediction(self, prediction: Prediction) -> None:
+        """Record a source's latest prediction and broadcast it."""
+        try:
+            text = prediction.to_json()
+        except ValueError:
+            _LOGGER.warning("dropping non-finite prediction of source %s", prediction.source)
+            return
+        record = self._sources.setdefault(prediction.source,
+                                          _SourceRecord(kind="unknown", state="live"))
+        record.prediction_json = text
+        self._broadcast(prediction.source, text)
+
+    def client_backlogs(self) -> list[tuple[int, int]]:
+        """Per client: (messages in its queue, bytes in its transport write buffer)."""
+        return [(len(c.queue), c.connection.transport.get_write_buffer_size())
+                for c in self._clients]
+
+    def _broadcast(self, source: str, text: str) -> None:
+        dropped = sum(client.push(source, text) for client in self._clients
+                      if client.wants(source))
+        if dropped:
+            self._metrics.client_messages_dropped.inc(dropped)
+
+    def _snapshot(self) -> list[str]:
+        infos = tuple(messages.SourceInfo(name, r.kind, r.state, r.message)
+                      for name, r in self._sources.items())
+        hello = messages.Hello(protocol_version=messages.PROTOCOL_VERSION,
+                               model=self._model_name, labels=self._labels, sources=infos,
+                               server_time=time.time())
+        texts = [hello.to_json()]
+        for record in self._sources.values():
+            texts += [t for t in (record.status_json, record.prediction_json) if t is not None]
+        return texts
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        client = _Client(connection, self._snapshot(), self._queue_size)
+        self._clients.add(client)
+        self._metrics.clients.inc()
+        sender = asyncio.create_task(client.run_sender())
+        _LOGGER.debug("client %s connected", connection.remote_address)
+        try:
+            async for frame in connection:
+                self._on_frame(client, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            self._metrics.clients.dec()
+            sender.cancel()
+            await asyncio.wait([sender])
+            _LOGGER.debug("client %s disconnected", connection.remote_address)
+
+    def _on_frame(self, client: _Client, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            self._send_error(client, "binary_not_supported", "send JSON text frames")
+            return
+        if len(frame) > self._max_message_bytes or (
+                len(frame.encode()) > self._max_message_bytes):
+            self._send_error(client, "too_large",
+                             f"messages are limited to {self._max_message_bytes} bytes")
+            return
+        try:
+            message = messages.from_json(frame)
+        except messages.ProtocolError as exc:
+            self._send_error(client, exc.code, exc.message)
+            return
+        if not isinstance(message, messages.Subscribe):
+            self._send_error(client, "unknown_type", "clients may only send 'subscribe'")
+            return
+        self._subscribe(client, message.sources)
+
+    def _subscribe(self, client: _Client, sources: tuple[str, ...] | None) -> None:
+        if sources is None:
+            client.sources = None
+            return
+        unknown = sorted(set(sources) - set(self._sources))
+        client.sources = frozenset(s for s in sources if s in self._sources)
+        client.refilter()
+        if unknown:
+            self._send_error(client, "unknown_source",
+                             f"unknown sources {unknown}; known: {sorted(self._sources)}")
+
+    def _send_error(self, client: _Client, code: str, message: str) -> None:
+        if client.push(None, messages.Error(code=code, message=message).to_json()):
+            self._metrics.client_messages_dropped.inc()
+
+    def _process_request(self, connection: ServerConnection,
+                         request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path == "/healthz":
+            return self._healthz()
+        denied = self._check_access(request, url.query)
+        if denied is not None:
+            return denied
+        if _is_upgrade(request):
+            return None if url.path in WEBSOCKET_PATHS else _response(404, "not found\n")
+        if url.path == "/":
+            return _response(200, self._index_html, "text/html; charset=utf-8",
+                             [("Content-Security-Policy", _HTML_CSP)])
+        if url.path == "/metrics":
+            return _response(200, self._metrics.render().encode(), METRICS_CONTENT_TYPE)
+        return _response(404, "not found\n")
+
+    def _healthz(self) -> Response:
+        try:
+            body = json.dumps(self._health(), default=str).encode()
+        except Exception:
+            _LOGGER.exception("health() failed")
+            return _response(500, b'{"status":"error"}', "application/json")
+        return _response(200, body, "application/json")
+
+    def _check_access(self, request: Request, query: str) -> Response | None:
+        origins = request.headers.get_all("Origin")
+        if self._allowed_origins is not None and origins and (
+                len(origins) > 1 or origins[0] not in self._allowed_origins):
+            return _response(403, "origin not allowed\n")
+        if self._token is not None and not self._token_ok(request, query):
+            return _response(401, "unauthorized\n", extra=[("WWW-Authenticate", "Bearer")])
+        return None
+
+    def _token_ok(self, request: Request, query: str) -> bool:
+        assert self._token is not None
+        candidates = parse_qs(query, keep_blank_values=True).get("token", [])
+        for value in request.headers.get_all("Authorization"):
+            scheme, _, credential = value.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                candidates.append(credential.strip())
+        expected = self._token.encode()
+        matches = [hmac.compare_digest(c.encode(), expected) for c in candidates]
+        return bool(matches) and all(matches)

@@ -1,0 +1,91 @@
+"""Start-up of the daemon: load the model, build sources, bind the server, run until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from daemon.config import Config, SourceConfig
+from daemon.service import ModelHandle, Service, StateCallback
+from models.artifact import ArtifactError, load_artifact
+from models.frontend import BfftParams
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The daemon cannot start (missing model, unknown device, port in use...)."""
+
+
+def inference_device() -> str:
+    """A readable name of the device Keras will run on."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"tensorflow GPU {gpus[0].name}" if gpus else "tensorflow CPU"
+    if backend == "jax":
+        import jax
+
+        return f"jax {jax.devices()[0]}"
+    return backend
+
+
+def load_model_handle(folder: str) -> ModelHandle:
+    """Load and check the artifact, or raise StartupError with the artifact's message."""
+    started = time.monotonic()
+    try:
+        loaded = load_artifact(folder)
+    except ArtifactError as error:
+        raise StartupError(f"model: {error}") from error
+    contract = loaded.contract
+    _LOGGER.info("loaded model %s (%s, %d labels) from %s in %.1f s; inference on %s",
+                 contract.name, contract.model_kind, len(contract.labels), folder,
+                 time.monotonic() - started, inference_device())
+    return ModelHandle(name=contract.name, labels=contract.labels,
+                       params=BfftParams(**contract.frontend_params),
+                       predict_batch=loaded.predict)
+
+
+def make_source(config: SourceConfig, on_state: StateCallback) -> object:
+    """Construct the source a SourceConfig describes."""
+    from daemon import sources
+
+    backoff = sources.BackoffPolicy(**vars(config.backoff))
+    if config.kind == "url":
+        return sources.UrlSource(config.name, config.url or "", realtime=config.realtime,
+                                 loop=config.loop, on_state=on_state, backoff=backoff)
+    if config.kind in ("stdin", "tcp"):
+        return sources.PcmSource(config.name, config.kind, config.sample_rate_hz or 44100,
+                                 channels=config.channels, pcm_format=config.pcm_format,
+                                 host=config.host, port=config.port, on_state=on_state)
+    return sources.DeviceSource(config.name, config.device, config.sample_rate_hz,
+                                channels=config.channels, on_state=on_state, backoff=backoff)
+
+
+async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], None],
+                     model: ModelHandle | None = None) -> int:
+    """Run the daemon until ``install_signals``' event is set; returns the exit status."""
+    from daemon.sources import SourceConfigError
+
+    model = model or load_model_handle(config.model)
+    service = Service(config, model, make_source)
+    try:
+        service.create_sources()
+    except SourceConfigError as error:
+        raise StartupError(f"source: {error}") from error
+    try:
+        await service.start_server()
+    except OSError as error:
+        raise StartupError(f"cannot listen on {config.server.host}:{config.server.port}: "
+                           f"{error.strerror or error}") from error
+    stop = asyncio.Event()
+    install_signals(stop)
+    await service.run(stop)
+    _LOGGER.info("stopped")
+    return 0

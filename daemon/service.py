@@ -1,0 +1,234 @@
+"""Wires the pipeline: sources -> windowers -> inference worker -> smoothers -> publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from daemon.classifier import InferenceWorker, WindowJob
+from daemon.config import Config, SourceConfig
+from daemon.messages import Prediction
+from daemon.metrics import DaemonMetrics
+from daemon.publisher import Publisher
+from daemon.smoother import Smoother, SmootherConfig
+from daemon.windower import Window, Windower
+from models.frontend import BfftParams
+
+_LOGGER = logging.getLogger(__name__)
+
+StateCallback = Callable[[str, str | None], None]
+SourceFactory = Callable[[SourceConfig, StateCallback], Any]
+
+
+@dataclass
+class ModelHandle:
+    """What the service needs of a model: name, labels, front-end and a batch predictor."""
+
+    name: str
+    labels: Sequence[str]
+    params: BfftParams
+    predict_batch: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class _SourceRuntime:
+    """Per-source pipeline state."""
+
+    config: SourceConfig
+    windower: Windower
+    smoother: Smoother
+    source: Any = None
+    source_state: str = "connecting"
+    published_state: str | None = None
+    message: str | None = None
+    windows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Service:
+    """The genred daemon's pipeline, run until ``stop`` is set."""
+
+    def __init__(self, config: Config, model: ModelHandle, source_factory: SourceFactory,
+                 metrics: DaemonMetrics | None = None) -> None:
+        self.config = config
+        self.model = model
+        self.metrics = metrics or DaemonMetrics()
+        self._source_factory = source_factory
+        self._started_monotonic = time.monotonic()
+        smoothing = SmootherConfig(**vars(config.smoothing))
+        self._runtimes = {
+            s.name: _SourceRuntime(
+                config=s,
+                windower=Windower(model.params, config.window.hop_seconds,
+                                  config.window.silence_rms_dbfs),
+                smoother=Smoother(len(model.labels), smoothing),
+            )
+            for s in config.sources
+        }
+        self.worker = InferenceWorker(model.predict_batch,
+                                      max_batch_size=config.inference.max_batch_size,
+                                      on_inference=self._on_inference)
+        server = config.server
+        self.publisher = Publisher(
+            model_name=model.name, labels=model.labels, metrics=self.metrics,
+            health=self.health, host=server.host, port=server.port, token=server.token,
+            allowed_origins=server.allowed_origins, client_queue_size=server.client_queue_size,
+            max_message_bytes=server.max_message_bytes)
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz document."""
+        return {
+            "status": "ok",
+            "model": self.model.name,
+            "labels": list(self.model.labels),
+            "uptime_seconds": round(time.monotonic() - self._started_monotonic, 3),
+            "sources": [
+                {"name": name, "kind": rt.config.kind, "state": rt.published_state,
+                 "message": rt.message, "windows_classified": rt.windows,
+                 "windows_dropped": self.worker.dropped_by_source.get(name, 0),
+                 "audio_seconds": round(rt.windower.total_samples / rt.windower.params
+                                        .sample_rate_hz, 3)}
+                for name, rt in self._runtimes.items()
+            ],
+        }
+
+    def create_sources(self) -> None:
+        """Construct every source (bad device names etc. raise here, before anything starts)."""
+        for name, runtime in self._runtimes.items():
+            runtime.source = self._source_factory(
+                runtime.config, lambda state, message, n=name: self._on_source_state(n, state,
+                                                                                     message))
+
+    async def start_server(self) -> None:
+        """Bind the WebSocket/HTTP server (raises OSError if the port is taken)."""
+        await self.publisher.start()
+        for name, runtime in self._runtimes.items():
+            self._publish_state(name, runtime)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run every stage until ``stop`` is set, then shut down cleanly."""
+        hop = next(iter(self._runtimes.values())).windower.hop_seconds if self._runtimes else 0
+        _LOGGER.info("model %s, %d sources, hop %.3f s", self.model.name, len(self._runtimes),
+                     hop)
+        try:
+            async with asyncio.TaskGroup() as group:
+                worker_task = group.create_task(self.worker.run(self._on_result))
+                pumps = [group.create_task(self._pump(name)) for name in self._runtimes]
+                await stop.wait()
+                _LOGGER.info("stopping: closing sources and clients")
+                await self._close_sources()
+                for task in [*pumps, worker_task]:
+                    task.cancel()
+        finally:
+            self.worker.close()
+            await self.publisher.close()
+
+    async def _close_sources(self) -> None:
+        """Close every open source, each bounded in time."""
+        for runtime in self._runtimes.values():
+            if runtime.source is None:
+                continue
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(runtime.source.close(), 3.0)
+
+    async def _pump(self, name: str) -> None:
+        """Move one source's chunks through its windower; a failure ends only this source."""
+        runtime = self._runtimes[name]
+        try:
+            if runtime.source is None:
+                self.create_sources()
+            async for chunk in runtime.source.chunks():
+                self._on_chunk(name, runtime, chunk)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # one failing source never stops the others
+            _LOGGER.exception("source %s failed", name)
+            self._on_source_state(name, "error", f"{type(error).__name__}: {error}")
+
+    def _on_chunk(self, name: str, runtime: _SourceRuntime, chunk: np.ndarray) -> None:
+        """Feed a chunk; submit a due window or report warm-up/silence."""
+        window = runtime.windower.push(chunk)
+        if runtime.source_state != "live":
+            self._on_source_state(name, "live", None)
+        if window is None:
+            return
+        if window.silent:
+            runtime.smoother.reset()
+        else:
+            dropped_before = self.worker.windows_dropped
+            self.worker.submit(name, self._job(name, runtime, window))
+            if self.worker.windows_dropped > dropped_before:
+                self.metrics.windows_dropped.inc(source=name)
+        self._publish_state(name, runtime, silent=window.silent)
+        self._count_overflows(name, runtime)
+
+    def _count_overflows(self, name: str, runtime: _SourceRuntime) -> None:
+        """Mirror the source's overflow count into the metrics."""
+        overflows = int(getattr(runtime.source, "overflows", 0))
+        seen = runtime.extra.get("overflows", 0)
+        if overflows > seen:
+            self.metrics.source_overflows.inc(overflows - seen, source=name)
+            runtime.extra["overflows"] = overflows
+
+    def _job(self, name: str, runtime: _SourceRuntime, window: Window) -> WindowJob:
+        """Wrap a window for the inference worker."""
+        return WindowJob(
+            source_name=name, features=window.features, window_start_sample=window.start_sample,
+            window_end_sample=window.end_sample,
+            sample_rate_hz=runtime.windower.params.sample_rate_hz,
+            enqueued_monotonic=time.monotonic(), extra={"rms_dbfs": window.rms_dbfs})
+
+    def _on_source_state(self, name: str, state: str, message: str | None) -> None:
+        """A source reported connecting/live/reconnecting/ended/error."""
+        runtime = self._runtimes[name]
+        runtime.source_state, runtime.message = state, message
+        if state != "live":
+            runtime.smoother.reset()
+        if state == "error":
+            _LOGGER.warning("source %s: %s", name, message)
+        self._publish_state(name, runtime)
+
+    def _publish_state(self, name: str, runtime: _SourceRuntime, silent: bool = False) -> None:
+        """Derive the public state (warming_up/silent refine live) and broadcast changes."""
+        state = runtime.source_state
+        if state == "live" and not runtime.windower.warm:
+            state = "warming_up"
+        elif state == "live" and silent:
+            state = "silent"
+        if state != runtime.published_state:
+            runtime.published_state = state
+            self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
+
+    def _on_inference(self, seconds: float, batch_size: int) -> None:
+        """Metrics hook of the worker."""
+        self.metrics.inference_seconds.observe(seconds)
+        self.metrics.inference_batch_size.observe(batch_size)
+
+    def _on_result(self, job: WindowJob, probabilities: np.ndarray) -> None:
+        """Smooth a window's probabilities and publish the prediction."""
+        runtime = self._runtimes[job.source_name]
+        smoothed = runtime.smoother.update(probabilities)
+        runtime.windows += 1
+        self.metrics.windows_classified.inc(source=job.source_name)
+        labels = self.model.labels
+        rate_hz = job.sample_rate_hz
+        self.publisher.publish_prediction(Prediction(
+            source=job.source_name,
+            window_start_ms=job.window_start_sample * 1000 // rate_hz,
+            window_end_ms=job.window_end_sample * 1000 // rate_hz,
+            wall_time=time.time(),
+            genre=labels[smoothed.label_index],
+            confidence=round(float(smoothed.confidence), 4),
+            probabilities={lb: round(float(p), 4) for lb, p in zip(labels, smoothed.probabilities,
+                                                                   strict=True)},
+            raw_probabilities={lb: round(float(p), 4) for lb, p in zip(labels, probabilities,
+                                                                       strict=True)},
+            model=self.model.name,
+        ))

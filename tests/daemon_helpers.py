@@ -1,0 +1,54 @@
+"""Helpers for daemon tests: a fake model, audio files, a WebSocket reader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.io.wavfile
+
+from daemon.service import ModelHandle
+from models.frontend import DEFAULT_PARAMS
+
+LABELS = ("low", "mid", "high")
+
+
+def fake_predict(images: np.ndarray) -> np.ndarray:
+    """Probabilities from where the image's energy sits (rows: top = high frequency)."""
+    energy = images[..., 1].astype(np.float64)  # green: the loudest half of the range
+    thirds = np.stack([energy[:, 150:].mean((1, 2)), energy[:, 75:150].mean((1, 2)),
+                       energy[:, :75].mean((1, 2))], axis=1) + 1e-3
+    return (thirds / thirds.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def fake_model() -> ModelHandle:
+    """A ModelHandle with the real front-end and a numpy 'model'."""
+    return ModelHandle(name="fake", labels=LABELS, params=DEFAULT_PARAMS,
+                       predict_batch=fake_predict)
+
+
+def write_tone_wav(path: Path, frequency_hz: float, seconds: float, rate_hz: int = 22050,
+                   amplitude: float = 0.3) -> Path:
+    """A sine tone WAV with a little noise so it is not perfectly stationary."""
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    rng = np.random.default_rng(int(frequency_hz))
+    x = amplitude * np.sin(2 * np.pi * frequency_hz * t) + 0.01 * rng.standard_normal(t.size)
+    scipy.io.wavfile.write(path, rate_hz, (x * 32767).astype(np.int16))
+    return path
+
+
+async def read_until(ws, predicate, timeout_seconds: float) -> list[dict]:
+    """Read JSON messages until one satisfies ``predicate``; returns all read."""
+    messages: list[dict] = []
+
+    async def loop() -> None:
+        while True:
+            message = json.loads(await ws.recv())
+            messages.append(message)
+            if predicate(message):
+                return
+
+    await asyncio.wait_for(loop(), timeout_seconds)
+    return messages
