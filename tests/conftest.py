@@ -42,3 +42,17 @@ def make_tone_file(path: Path, frequency_hz: float, seconds: float, rate_hz: int
         check=True, timeout=60,
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def vgg16_artifact(tmp_path_factory) -> Path:
+    """The real VGG16 architecture with random weights, saved as a genred artifact."""
+    from models import vgg16
+    from models.artifact import contract_for, save_artifact
+
+    labels = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
+              "reggae", "rock"]
+    model = vgg16.build_vgg16(labels, weights=None)
+    contract = contract_for("test-vgg16-random", vgg16.MODEL_KIND, labels, vgg16.IMAGE_SHAPE,
+                            training={"note": "random weights, for tests"})
+    return save_artifact(model, tmp_path_factory.mktemp("artifacts") / "vgg16-random", contract)

@@ -1,0 +1,207 @@
+"""UrlSource: a file or network stream decoded by an ffmpeg subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from daemon.sources.base import BackoffPolicy, Retrier, SourceState, StateCallback, StateReporter
+from daemon.sources.decoding import PcmDecoder
+from models.audio import AudioDecodeError, ffmpeg_decode_command
+from models.frontend import SAMPLE_RATE_HZ
+
+_LOGGER = logging.getLogger(__name__)
+
+READ_BYTES = 4 * SAMPLE_RATE_HZ // 10
+"""Default stdout read size in bytes: 0.1 s of f32 mono at 44.1 kHz."""
+KILL_AFTER_SECONDS = 2.0
+NETWORK_RW_TIMEOUT_MICROSECONDS = 10_000_000
+STDIN_URLS = ("-", "pipe:", "pipe:0")
+_STDERR_TAIL_BYTES = 2000
+
+
+def is_network_url(url: str) -> bool:
+    """True for URLs with a scheme other than file:// (ffmpeg reads them over a network)."""
+    return "://" in url and not url.lower().startswith("file://")
+
+
+class UrlSource:
+    """Decodes ``url`` (file path, file:// or network URL) with ffmpeg to 44.1 kHz mono.
+
+    A local file ends ("ended") or restarts when ``loop`` is set; a network stream that ends
+    or fails is retried with backoff forever ("reconnecting") until :meth:`close`.
+    """
+
+    kind = "url"
+
+    def __init__(self, name: str, url: str, realtime: bool = False, loop: bool = False,
+                 on_state: StateCallback | None = None, backoff: BackoffPolicy | None = None,
+                 read_bytes: int = READ_BYTES, rng: random.Random | None = None) -> None:
+        self.name = name
+        self.url = url
+        self.realtime = realtime
+        self.loop = loop
+        self.read_bytes = read_bytes
+        self.overflows = 0
+        """Always 0: ffmpeg output waits for the consumer instead of being dropped."""
+        self.is_network = is_network_url(url)
+        self._reporter = StateReporter(name, on_state)
+        self._retrier = Retrier(backoff or BackoffPolicy(), rng)
+        self._closed = asyncio.Event()
+        self._process: asyncio.subprocess.Process | None = None
+        self._stop_task: asyncio.Task | None = None
+        self._reading = False
+        self._failure: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running ffmpeg, if any."""
+        return self._process.pid if self._process is not None else None
+
+    def command(self) -> list[str]:
+        """The ffmpeg command line of one decoding run."""
+        extra = ("-rw_timeout", str(NETWORK_RW_TIMEOUT_MICROSECONDS)) if self.is_network else ()
+        return ffmpeg_decode_command(self.url, SAMPLE_RATE_HZ, realtime=self.realtime,
+                                     extra_input_args=extra)
+
+    async def chunks(self) -> AsyncIterator[np.ndarray]:
+        """Mono float32 chunks at 44100 Hz until the stream ends or :meth:`close`."""
+        self._reporter.report(SourceState.CONNECTING)
+        while not self._closed.is_set():
+            had_audio = False
+            async with contextlib.aclosing(self._run_once()) as run:
+                async for samples in run:
+                    if not had_audio:
+                        had_audio = True
+                        self._retrier.note_connected()
+                        self._reporter.report(SourceState.LIVE)
+                    self._retrier.note_audio()
+                    yield samples
+            if self._closed.is_set() or not await self._after_run(had_audio):
+                break
+        if self._closed.is_set():
+            self._reporter.report(SourceState.ENDED, "closed")
+
+    async def _after_run(self, had_audio: bool) -> bool:
+        """Decide what follows one ffmpeg run; True to run again."""
+        message = self._failure or "stream ended"
+        if not self.is_network:
+            if had_audio and self.loop and self.url not in STDIN_URLS:
+                _LOGGER.debug("source %s: restarting %s", self.name, self.url)
+                return True
+            if had_audio:
+                self._reporter.report(SourceState.ENDED, self._failure)
+            else:
+                self._reporter.report(SourceState.ERROR, f"no audio decoded: {message}")
+            return False
+        self._reporter.report(SourceState.RECONNECTING, message)
+        return await self._retrier.wait(self._closed)
+
+    async def _run_once(self) -> AsyncIterator[np.ndarray]:
+        """One ffmpeg run: yields its chunks, sets ``_failure`` when it did not end cleanly."""
+        self._failure = None
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.command(),
+                stdin=None if self.url in STDIN_URLS else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except (OSError, AudioDecodeError) as error:
+            self._failure = f"cannot start ffmpeg: {error}"
+            return
+        self._process, self._stop_task = process, None
+        stderr_tail = bytearray()
+        stderr_task = asyncio.create_task(_collect_tail(process.stderr, stderr_tail))
+        decoder = PcmDecoder("f32le", clip=False, source_name=self.name)
+        try:
+            while not self._closed.is_set():
+                self._reading = True
+                try:
+                    data = await process.stdout.read(self.read_bytes)
+                finally:
+                    self._reading = False
+                if not data:
+                    break
+                samples = decoder.decode(data)
+                if samples.size:
+                    yield samples
+        finally:
+            await self._stop_process(process)
+            await _finish_task(stderr_task)
+            self._note_exit(process, stderr_tail)
+
+    def _note_exit(self, process: asyncio.subprocess.Process, stderr_tail: bytearray) -> None:
+        """Record (and log) why ffmpeg stopped, unless it was stopped by close()."""
+        if self._closed.is_set():
+            return
+        tail = stderr_tail.decode("utf-8", "replace").strip()[-400:]
+        if process.returncode != 0:
+            last_line = tail.splitlines()[-1] if tail else ""
+            self._failure = last_line or f"ffmpeg exit status {process.returncode}"
+            _LOGGER.warning("source %s: ffmpeg exited with status %s: %s", self.name,
+                            process.returncode, tail)
+        elif tail:
+            _LOGGER.info("source %s: ffmpeg: %s", self.name, tail)
+
+    async def _stop_process(self, process: asyncio.subprocess.Process) -> None:
+        """Terminate (then kill) ``process`` and reap it; shared by close() and the reader."""
+        if self._stop_task is None or self._process is not process:
+            self._process = process
+            self._stop_task = asyncio.create_task(self._terminate(process))
+        await asyncio.shield(self._stop_task)
+
+    async def _terminate(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM, then SIGKILL after KILL_AFTER_SECONDS; drains stdout so exit is seen.
+
+        After a natural end of output (not closed) ffmpeg first gets time to exit by itself,
+        so its own exit status is kept.
+        """
+        signals = (process.terminate, process.kill)
+        if not self._closed.is_set():
+            signals = (None, *signals)
+        for signal_process in signals:
+            if signal_process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    signal_process()
+            try:
+                await asyncio.wait_for(self._drain_and_wait(process), KILL_AFTER_SECONDS)
+                return
+            except TimeoutError:
+                _LOGGER.warning("source %s: ffmpeg pid %d still running", self.name, process.pid)
+        _LOGGER.error("source %s: ffmpeg pid %d did not exit", self.name, process.pid)
+
+    async def _drain_and_wait(self, process: asyncio.subprocess.Process) -> None:
+        """Read stdout to EOF (a full, paused pipe hides the exit) and wait for the exit."""
+        while self._reading:
+            await asyncio.sleep(0.01)
+        while await process.stdout.read(1 << 16):
+            pass
+        await process.wait()
+
+    async def close(self) -> None:
+        """Stop decoding: ffmpeg is terminated and reaped; chunks() finishes."""
+        self._closed.set()
+        process = self._process
+        if process is not None:
+            await self._stop_process(process)
+
+
+async def _collect_tail(stream: asyncio.StreamReader, tail: bytearray) -> None:
+    """Read ``stream`` to EOF keeping its last bytes in ``tail``."""
+    while chunk := await stream.read(4096):
+        tail.extend(chunk)
+        del tail[:-_STDERR_TAIL_BYTES]
+
+
+async def _finish_task(task: asyncio.Task, timeout_seconds: float = 1.0) -> None:
+    """Wait briefly for ``task``, cancelling it if it does not finish."""
+    try:
+        await asyncio.wait_for(task, timeout_seconds)
+    except TimeoutError:
+        pass
+    except OSError as error:
+        _LOGGER.debug("stderr reader failed: %s", error)

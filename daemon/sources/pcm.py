@@ -1,0 +1,191 @@
+"""PcmSource: raw interleaved PCM from stdin or from one TCP producer at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import sys
+from collections.abc import AsyncIterator
+from typing import BinaryIO
+
+import numpy as np
+
+from daemon.sources.base import SourceConfigError, SourceState, StateCallback, StateReporter
+from daemon.sources.decoding import PCM_FORMATS, PcmDecoder
+from daemon.sources.resampler import StreamingResampler
+from models.frontend import SAMPLE_RATE_HZ
+
+_LOGGER = logging.getLogger(__name__)
+
+PCM_TRANSPORTS = ("stdin", "tcp")
+READ_BYTES = 1 << 14
+"""Default read size in bytes."""
+
+
+class PcmSource:
+    """Raw s16le/f32le PCM at ``sample_rate_hz`` from stdin or TCP, as 44.1 kHz mono chunks.
+
+    ``transport="tcp"`` listens on ``host:port`` (0 = any free port; see :attr:`port` after
+    :meth:`start`) and serves one producer at a time: a second connection is closed with a
+    warning; when the producer leaves the source reports "reconnecting" and waits for the
+    next. ``transport="stdin"`` reads ``stdin_fd`` (default: this process's stdin) and
+    reports "ended" at EOF.
+    """
+
+    def __init__(self, name: str, transport: str, sample_rate_hz: int, channels: int = 1,
+                 pcm_format: str = "s16le", host: str = "127.0.0.1", port: int = 0,
+                 on_state: StateCallback | None = None, read_bytes: int = READ_BYTES,
+                 stdin_fd: int | None = None) -> None:
+        if transport not in PCM_TRANSPORTS:
+            raise SourceConfigError(f"unknown PCM transport {transport!r} ({PCM_TRANSPORTS})")
+        if pcm_format not in PCM_FORMATS:
+            raise SourceConfigError(f"unknown PCM format {pcm_format!r} ({sorted(PCM_FORMATS)})")
+        if channels < 1 or sample_rate_hz <= 0:
+            raise SourceConfigError(f"bad PCM layout: {channels} channels at {sample_rate_hz} Hz")
+        self.name = name
+        self.kind = transport
+        self.sample_rate_hz = sample_rate_hz
+        self.host = host
+        self.port = port
+        """TCP port; the bound port once :meth:`start` has run."""
+        self.read_bytes = read_bytes
+        self.overflows = 0
+        """Always 0: reads wait for the consumer (TCP/pipe flow control)."""
+        self._stdin_fd = stdin_fd
+        self._decoder = PcmDecoder(pcm_format, channels, clip=True, source_name=name)
+        self._resampler = StreamingResampler(sample_rate_hz, SAMPLE_RATE_HZ)
+        self._reporter = StateReporter(name, on_state)
+        self._closed = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._producers: asyncio.Queue = asyncio.Queue(maxsize=1)
+        self._writer: asyncio.StreamWriter | None = None
+        self._stdin_transport: asyncio.ReadTransport | None = None
+
+    async def start(self) -> None:
+        """Start listening (tcp); idempotent. Raises SourceConfigError if the port is taken."""
+        if self.kind != "tcp" or self._server is not None:
+            return
+        try:
+            self._server = await asyncio.start_server(self._on_connect, self.host, self.port)
+        except OSError as error:
+            raise SourceConfigError(f"cannot listen on {self.host}:{self.port}: {error}") from None
+        self.port = self._server.sockets[0].getsockname()[1]
+        _LOGGER.info("source %s: listening for PCM on %s:%d", self.name, self.host, self.port)
+
+    async def chunks(self) -> AsyncIterator[np.ndarray]:
+        """Mono float32 chunks at 44100 Hz until stdin ends or :meth:`close`."""
+        await self.start()
+        self._reporter.report(SourceState.CONNECTING)
+        chunks = self._stdin_chunks() if self.kind == "stdin" else self._tcp_chunks()
+        async with contextlib.aclosing(chunks) as source_chunks:
+            async for samples in source_chunks:
+                yield samples
+        self._reporter.report(SourceState.ENDED, "closed" if self._closed.is_set() else None)
+
+    async def _tcp_chunks(self) -> AsyncIterator[np.ndarray]:
+        """Serve producers one after another until closed."""
+        while not self._closed.is_set():
+            producer = await self._producers.get()
+            if producer is None:
+                break
+            reader, writer = producer
+            self._writer = writer
+            try:
+                async with contextlib.aclosing(self._read_stream(reader)) as stream_chunks:
+                    async for samples in stream_chunks:
+                        yield samples
+            finally:
+                self._writer = None
+                writer.close()
+                self._decoder.reset()
+            if not self._closed.is_set():
+                self._reporter.report(SourceState.RECONNECTING,
+                                      "producer disconnected; waiting for the next")
+
+    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Accept a producer if none is active or waiting; otherwise refuse it."""
+        peer = writer.get_extra_info("peername")
+        if self._closed.is_set() or self._writer is not None or self._producers.full():
+            _LOGGER.warning("source %s: refusing PCM producer %s: one is already connected",
+                            self.name, peer)
+            writer.close()
+            return
+        _LOGGER.info("source %s: PCM producer %s connected", self.name, peer)
+        self._producers.put_nowait((reader, writer))
+
+    async def _stdin_chunks(self) -> AsyncIterator[np.ndarray]:
+        """Read stdin (a pipe/socket/tty through the loop, a regular file directly) to EOF."""
+        fd = sys.stdin.fileno() if self._stdin_fd is None else self._stdin_fd
+        pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+        if stat.S_ISREG(os.fstat(pipe.fileno()).st_mode):
+            with pipe:
+                async with contextlib.aclosing(self._file_chunks(pipe)) as file_chunks:
+                    async for samples in file_chunks:
+                        yield samples
+            return
+        reader = asyncio.StreamReader()
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        self._stdin_transport = transport
+        try:
+            async with contextlib.aclosing(self._read_stream(reader)) as stream_chunks:
+                async for samples in stream_chunks:
+                    yield samples
+        finally:
+            transport.close()
+        tail = self._resampler.flush()
+        if tail.size and not self._closed.is_set():
+            yield tail
+
+    async def _file_chunks(self, file: BinaryIO) -> AsyncIterator[np.ndarray]:
+        """Chunks of a regular file redirected to stdin (reads never block for long)."""
+        while not self._closed.is_set():
+            data = await asyncio.to_thread(file.read, self.read_bytes)
+            samples = self._convert(data) if data else self._resampler.flush()
+            if samples.size:
+                yield samples
+            if not data:
+                return
+
+    async def _read_stream(self, reader: asyncio.StreamReader) -> AsyncIterator[np.ndarray]:
+        """Chunks of one byte stream until its EOF or a connection error."""
+        while not self._closed.is_set():
+            try:
+                data = await reader.read(self.read_bytes)
+            except (ConnectionError, OSError) as error:
+                _LOGGER.warning("source %s: read failed: %s", self.name, error)
+                return
+            if not data:
+                return
+            samples = self._convert(data)
+            if samples.size:
+                yield samples
+
+    def _convert(self, data: bytes) -> np.ndarray:
+        """Bytes -> 44.1 kHz mono; the first samples report "live"."""
+        samples = self._resampler.process(self._decoder.decode(data))
+        if samples.size:
+            self._reporter.report(SourceState.LIVE)
+        return samples
+
+    async def close(self) -> None:
+        """Stop listening/reading and drop the producer; chunks() finishes."""
+        self._closed.set()
+        if self._server is not None:
+            self._server.close()
+        if self._writer is not None:
+            self._writer.close()
+        if self._stdin_transport is not None:
+            self._stdin_transport.close()
+        while not self._producers.empty():
+            producer = self._producers.get_nowait()
+            if producer is not None:
+                producer[1].close()
+        self._producers.put_nowait(None)
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
