@@ -10,7 +10,6 @@ from collections.abc import Callable
 from daemon.config import Config, SourceConfig
 from daemon.service import ModelHandle, Service, StateCallback
 from models.artifact import ArtifactError, load_artifact
-from models.frontend import BfftParams
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,20 +35,31 @@ def inference_device() -> str:
     return backend
 
 
-def load_model_handle(folder: str) -> ModelHandle:
-    """Load and check the artifact, or raise StartupError with the artifact's message."""
+def load_model_handle(folder: str, runtime: str = "keras",
+                      num_threads: int | None = None) -> ModelHandle:
+    """Load and check the artifact, or raise StartupError with the artifact's message.
+
+    ``runtime``: "keras" (the artifact's Keras model) or "tflite" (its ``genred export``
+    TFLite file, run with ``num_threads`` threads; None = every core).
+    """
     started = time.monotonic()
     try:
-        loaded = load_artifact(folder)
+        if runtime == "tflite":
+            from models.tflite_runtime import load_tflite_artifact
+
+            contract, predictor = load_tflite_artifact(folder, num_threads)
+            predict, device = predictor.predict, f"TFLite CPU, {predictor.num_threads} threads"
+        else:
+            loaded = load_artifact(folder)
+            contract, predict, device = loaded.contract, loaded.predict, inference_device()
     except ArtifactError as error:
         raise StartupError(f"model: {error}") from error
-    contract = loaded.contract
     _LOGGER.info("loaded model %s (%s, %d labels) from %s in %.1f s; inference on %s",
                  contract.name, contract.model_kind, len(contract.labels), folder,
-                 time.monotonic() - started, inference_device())
+                 time.monotonic() - started, device)
     return ModelHandle(name=contract.name, labels=contract.labels,
-                       params=BfftParams(**contract.frontend_params),
-                       predict_batch=loaded.predict)
+                       frontend_name=contract.frontend_name,
+                       frontend_params=contract.frontend_params, predict_batch=predict)
 
 
 def make_source(config: SourceConfig, on_state: StateCallback) -> object:
@@ -73,7 +83,8 @@ async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], 
     """Run the daemon until ``install_signals``' event is set; returns the exit status."""
     from daemon.sources import SourceConfigError
 
-    model = model or load_model_handle(config.model)
+    model = model or load_model_handle(config.model, config.inference.runtime,
+                                       config.inference.num_threads)
     service = Service(config, model, make_source)
     try:
         service.create_sources()

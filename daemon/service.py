@@ -19,7 +19,8 @@ from daemon.metrics import DaemonMetrics
 from daemon.publisher import Publisher
 from daemon.smoother import Smoother, SmootherConfig
 from daemon.windower import Window, Windower
-from models.frontend import BfftParams
+from models.features import make_extractor
+from models.frontend import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,8 +34,14 @@ class ModelHandle:
 
     name: str
     labels: Sequence[str]
-    params: BfftParams
+    frontend_name: str
+    frontend_params: dict[str, Any]
     predict_batch: Callable[[np.ndarray], np.ndarray]
+
+    def windower(self, hop_seconds: float, silence_rms_dbfs: float) -> Windower:
+        """A fresh windower with this model's feature extractor."""
+        return Windower(make_extractor(self.frontend_name, self.frontend_params),
+                        SAMPLE_RATE_HZ, hop_seconds, silence_rms_dbfs)
 
 
 @dataclass
@@ -66,8 +73,8 @@ class Service:
         self._runtimes = {
             s.name: _SourceRuntime(
                 config=s,
-                windower=Windower(model.params, config.window.hop_seconds,
-                                  config.window.silence_rms_dbfs),
+                windower=model.windower(config.window.hop_seconds,
+                                        config.window.silence_rms_dbfs),
                 smoother=Smoother(len(model.labels), smoothing),
             )
             for s in config.sources
@@ -93,8 +100,7 @@ class Service:
                 {"name": name, "kind": rt.config.kind, "state": rt.published_state,
                  "message": rt.message, "windows_classified": rt.windows,
                  "windows_dropped": self.worker.dropped_by_source.get(name, 0),
-                 "audio_seconds": round(rt.windower.total_samples / rt.windower.params
-                                        .sample_rate_hz, 3)}
+                 "audio_seconds": round(rt.windower.total_samples / SAMPLE_RATE_HZ, 3)}
                 for name, rt in self._runtimes.items()
             ],
         }
@@ -182,7 +188,7 @@ class Service:
         return WindowJob(
             source_name=name, features=window.features, window_start_sample=window.start_sample,
             window_end_sample=window.end_sample,
-            sample_rate_hz=runtime.windower.params.sample_rate_hz,
+            sample_rate_hz=runtime.windower.sample_rate_hz,
             enqueued_monotonic=time.monotonic(), extra={"rms_dbfs": window.rms_dbfs})
 
     def _on_source_state(self, name: str, state: str, message: str | None) -> None:

@@ -25,8 +25,8 @@ def fake_predict(images: np.ndarray) -> np.ndarray:
 
 def fake_model() -> ModelHandle:
     """A ModelHandle with the real front-end and a numpy 'model'."""
-    return ModelHandle(name="fake", labels=LABELS, params=DEFAULT_PARAMS,
-                       predict_batch=fake_predict)
+    return ModelHandle(name="fake", labels=LABELS, frontend_name="bfft",
+                       frontend_params=DEFAULT_PARAMS.to_dict(), predict_batch=fake_predict)
 
 
 def write_tone_wav(path: Path, frequency_hz: float, seconds: float, rate_hz: int = 22050,

@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from daemon.windower import Windower
+from models.features import BfftExtractor
 from models.frontend import DEFAULT_PARAMS, bfft_image
 
 P = DEFAULT_PARAMS
+
+
+def make_windower() -> Windower:
+    return Windower(BfftExtractor(P), P.sample_rate_hz, 2.0, -50.0)
 
 
 def noise(n_samples: int, amplitude: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -24,13 +29,13 @@ def feed(windower: Windower, audio: np.ndarray, chunk: int) -> list:
 
 
 def test_hop_is_rounded_to_whole_bins():
-    windower = Windower(P, 2.0, -50.0)
+    windower = make_windower()
     assert windower.hop_bins == 15
     assert abs(windower.hop_seconds - 2.009) < 0.001
 
 
 def test_warm_up_then_a_window_every_hop():
-    windower = Windower(P, 2.0, -50.0)
+    windower = make_windower()
     audio = noise(P.window_samples + 3 * windower.hop_samples + 100)
     windows = feed(windower, audio, 4410)
     assert windower.warm and len(windows) == 4
@@ -41,7 +46,7 @@ def test_warm_up_then_a_window_every_hop():
 
 
 def test_window_image_equals_offline_image():
-    windower = Windower(P, 2.0, -50.0)
+    windower = make_windower()
     audio = noise(P.window_samples + windower.hop_samples)
     last = feed(windower, audio, 1000)[-1]
     expected = bfft_image(audio[last.start_sample : last.end_sample])
@@ -49,13 +54,13 @@ def test_window_image_equals_offline_image():
 
 
 def test_not_warm_before_30_seconds():
-    windower = Windower(P, 2.0, -50.0)
+    windower = make_windower()
     assert feed(windower, noise(P.window_samples - 1), 44100) == []
     assert not windower.warm and 0.99 < windower.warm_fraction < 1.0
 
 
 def test_silence_gate():
-    windower = Windower(P, 2.0, -50.0)
+    windower = make_windower()
     audio = np.concatenate([noise(P.window_samples), np.zeros(windower.hop_samples, np.float32)])
     windows = feed(windower, audio, 44100)
     assert not windows[0].silent and windows[0].features is not None
@@ -64,7 +69,7 @@ def test_silence_gate():
 
 
 def test_big_chunk_keeps_only_newest_window():
-    windower = Windower(P, 2.0, -50.0)
+    windower = make_windower()
     windows = feed(windower, noise(P.window_samples + 5 * windower.hop_samples), 10**7)
     assert len(windows) == 1
     assert windows[0].end_sample == P.window_samples + 5 * windower.hop_samples
