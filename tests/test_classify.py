@@ -1,0 +1,43 @@
+"""classify: slicing of decoded songs, output formatting, bad files (no model training here)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from models.frontend import DEFAULT_PARAMS
+from training.classify import format_song, slice_images
+
+RATE_HZ = DEFAULT_PARAMS.sample_rate_hz
+
+
+def test_long_song_skips_intro_and_outro():
+    samples = np.random.default_rng(0).standard_normal(125 * RATE_HZ).astype(np.float32) * 0.1
+    starts, images = slice_images(samples, 30.0, "long.wav")
+    assert starts == [30 * RATE_HZ, 30 * RATE_HZ + DEFAULT_PARAMS.window_samples]
+    assert images.shape == (2, 224, 224, 3) and images.dtype == np.uint8
+
+
+def test_short_song_is_padded_with_a_warning(caplog):
+    samples = np.zeros(10 * RATE_HZ, dtype=np.float32)
+    with caplog.at_level(logging.WARNING):
+        starts, images = slice_images(samples, 30.0, "short.wav")
+    assert starts == [0] and images.shape[0] == 1
+    assert "zero-padded" in caplog.text
+
+
+def test_hop_seconds_overlaps_slices():
+    samples = np.zeros(50 * RATE_HZ, dtype=np.float32)
+    starts, _ = slice_images(samples, 10.0, "x.wav")
+    assert [s / RATE_HZ for s in starts] == [0.0, 10.0, 20.0]
+
+
+def test_format_song_lists_verdict_and_slices():
+    result = {"file": "a.ogg", "genre": "jazz", "votes": 2, "n_slices": 3,
+              "mean_probabilities": {"jazz": 0.6, "rock": 0.4},
+              "slices": [{"index": 0, "start_seconds": 30.0,
+                          "probabilities": {"jazz": 0.7, "rock": 0.3}}]}
+    text = format_song(result)
+    assert text.splitlines()[0] == "a.ogg: jazz (2/3 slices, mean p 0.60)"
+    assert "s00 @    30.0 s  jazz 0.70  rock 0.30" in text

@@ -1,0 +1,250 @@
+"""``genred dataset build``: audio folders per genre -> BFFT slice PNGs + manifest.csv."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from models.audio import AudioDecodeError, load_audio
+from models.frontend import DEFAULT_PARAMS, bfft_image
+from training.errors import InputError
+from training.manifest import MANIFEST_FILE, SliceRow, read_manifest, write_manifest
+from training.slicing import AUDIO_EXTENSIONS, plan_slices, source_stem
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One audio file to slice."""
+
+    audio_path: str
+    genre: str
+    source: str
+    out_dir: str
+
+
+@dataclass
+class FileResult:
+    """Outcome of one file: its slice rows, or the reason it was skipped."""
+
+    source: str
+    rows: list[SliceRow] = field(default_factory=list)
+    skip_reason: str | None = None
+    audio_seconds: float = 0.0
+    n_new_slices: int = 0
+
+
+@dataclass
+class BuildSummary:
+    """Totals of one build run."""
+
+    files_ok: int = 0
+    files_reused: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    slices: int = 0
+    new_slices: int = 0
+    audio_seconds: float = 0.0
+    elapsed_seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines for stdout."""
+        rate = self.new_slices / self.elapsed_seconds if self.elapsed_seconds else 0.0
+        skipped = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items())) or "none"
+        return [f"files ok:        {self.files_ok} ({self.files_reused} reused)",
+                f"files skipped:   {sum(self.skipped.values())} ({skipped})",
+                f"slices:          {self.slices} ({self.new_slices} new)",
+                f"audio seconds:   {self.audio_seconds:.1f}",
+                f"elapsed seconds: {self.elapsed_seconds:.1f}",
+                f"slices/s:        {rate:.2f}"]
+
+
+def find_genre_files(audio_dir: Path) -> dict[str, list[Path]]:
+    """Audio files per genre folder of AUDIO_DIR (or of AUDIO_DIR/genres)."""
+    if not audio_dir.is_dir():
+        raise InputError(f"audio folder not found: {audio_dir}")
+    folders = sorted(p for p in audio_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) == 1 and folders[0].name == "genres":
+        return find_genre_files(folders[0])
+    if not folders:
+        raise InputError(f"{audio_dir}: no genre folders (expected AUDIO_DIR/<genre>/*.wav ...)")
+    found: dict[str, list[Path]] = {}
+    for folder in folders:
+        files = sorted(p for p in folder.iterdir()
+                       if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        if not files:
+            _LOGGER.warning("genre folder %s holds no audio files (%s); ignored", folder,
+                            ", ".join(AUDIO_EXTENSIONS))
+            continue
+        found[folder.name] = _unique_stems(files)
+    if not found:
+        raise InputError(f"{audio_dir}: every genre folder is empty")
+    return found
+
+
+def _unique_stems(files: list[Path]) -> list[Path]:
+    """Drop files whose stem repeats in the folder (their PNG names would collide)."""
+    seen: dict[str, Path] = {}
+    for path in files:
+        stem = source_stem(path.name)
+        if stem in seen:
+            _LOGGER.warning("skipping %s: same stem as %s", path, seen[stem])
+            continue
+        seen[stem] = path
+    return list(seen.values())
+
+
+def slice_file(job: FileJob) -> FileResult:
+    """Decode one file and write its slice PNGs (existing complete PNGs are reused)."""
+    try:
+        samples = load_audio(job.audio_path, DEFAULT_PARAMS.sample_rate_hz)
+    except AudioDecodeError as error:
+        _LOGGER.warning("skipping %s", error)
+        return FileResult(job.source, skip_reason="undecodable")
+    seconds = samples.shape[0] / DEFAULT_PARAMS.sample_rate_hz
+    plan = plan_slices(samples.shape[0])
+    if plan.too_short:
+        _LOGGER.warning("skipping %s: too short (%.1f s)", job.audio_path, seconds)
+        return FileResult(job.source, skip_reason="too short", audio_seconds=seconds)
+    result = FileResult(job.source, audio_seconds=seconds)
+    for index, start in enumerate(plan.starts):
+        png = f"{job.genre}/{source_stem(job.source)}.s{index:02d}.png"
+        target = Path(job.out_dir) / png
+        if not target.is_file():
+            window = samples[start:start + DEFAULT_PARAMS.window_samples]
+            write_png_atomic(bfft_image(window, DEFAULT_PARAMS.sample_rate_hz), target)
+            result.n_new_slices += 1
+        start_seconds = start / DEFAULT_PARAMS.sample_rate_hz
+        result.rows.append(SliceRow(png, job.genre, job.source, index, start_seconds))
+    return result
+
+
+def write_png_atomic(image: np.ndarray, target: Path) -> None:
+    """Write a lossless PNG under a temporary name, then rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        Image.fromarray(image).save(temporary, format="PNG")
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _check_folders(audio_dir: Path, out_dir: Path) -> None:
+    """OUT_DIR must not be AUDIO_DIR or inside it."""
+    audio, out = audio_dir.resolve(), out_dir.resolve()
+    if out == audio or audio in out.parents:
+        raise InputError(f"output folder {out_dir} is inside the audio folder {audio_dir}; "
+                         "choose a folder outside it")
+
+
+def _earlier_rows(out_dir: Path) -> dict[str, list[SliceRow]]:
+    """Rows of an earlier manifest grouped by source (empty when there is none)."""
+    if not (out_dir / MANIFEST_FILE).is_file():
+        return {}
+    try:
+        rows = read_manifest(out_dir)
+    except InputError as error:
+        _LOGGER.warning("ignoring the earlier manifest: %s", error)
+        return {}
+    grouped: dict[str, list[SliceRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.source, []).append(row)
+    return grouped
+
+
+def plan_jobs(audio_dir: Path, out_dir: Path, limit_per_genre: int | None) -> list[FileJob]:
+    """One job per audio file, at most ``limit_per_genre`` (sorted) per genre."""
+    files = find_genre_files(audio_dir)
+    jobs = []
+    for genre, paths in files.items():
+        for path in paths[:limit_per_genre]:
+            source = f"{genre}/{path.name}"
+            jobs.append(FileJob(str(path), genre, source, str(out_dir)))
+    _LOGGER.info("%d audio files in %d genres under %s", len(jobs), len(files), audio_dir)
+    return jobs
+
+
+def _run_jobs(jobs: list[FileJob], workers: int) -> list[FileResult]:
+    """Run ``slice_file`` over jobs, in-process for one worker, else in a process pool."""
+    bar = tqdm(total=len(jobs), desc="slicing", unit="file")
+    results = []
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                results.append(slice_file(job))
+                bar.update()
+            return results
+        context = multiprocessing.get_context("spawn")  # safe even after TF started threads
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+            futures = [pool.submit(slice_file, job) for job in jobs]
+            for future in as_completed(futures):
+                results.append(future.result())
+                bar.update()
+        return results
+    finally:
+        bar.close()
+
+
+def build_dataset(audio_dir: str | Path, out_dir: str | Path, workers: int | None = None,
+                  limit_per_genre: int | None = None) -> BuildSummary:
+    """Slice every audio file of AUDIO_DIR into OUT_DIR PNGs and write OUT_DIR/manifest.csv."""
+    audio_dir, out_dir = Path(audio_dir), Path(out_dir)
+    _check_folders(audio_dir, out_dir)
+    if limit_per_genre is not None and limit_per_genre < 1:
+        raise InputError(f"--limit-per-genre must be >= 1, got {limit_per_genre}")
+    jobs = plan_jobs(audio_dir, out_dir, limit_per_genre)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    earlier = _earlier_rows(out_dir)
+    summary = BuildSummary()
+    reused = [job for job in jobs if _complete(earlier.get(job.source), out_dir)]
+    todo = [job for job in jobs if job not in reused]
+    results = [FileResult(job.source, rows=earlier[job.source]) for job in reused]
+    summary.files_reused = len(reused)
+    workers = workers or os.cpu_count() or 1
+    _LOGGER.info("slicing %d files with %d workers (%d reused)", len(todo), workers, len(reused))
+    results += _run_jobs(todo, workers)
+    rows = _merge(earlier, results, {job.source for job in jobs}, out_dir)
+    write_manifest(out_dir, rows)
+    _tally(summary, results, rows, time.monotonic() - started)
+    return summary
+
+
+def _complete(rows: list[SliceRow] | None, out_dir: Path) -> bool:
+    """True when an earlier manifest lists the file and all its PNGs exist."""
+    return bool(rows) and all((out_dir / row.png).is_file() for row in rows)
+
+
+def _merge(earlier: dict[str, list[SliceRow]], results: list[FileResult], sources: set[str],
+           out_dir: Path) -> list[SliceRow]:
+    """This run's rows plus earlier rows of files not in this run whose PNGs still exist."""
+    rows = [row for result in results for row in result.rows]
+    for source, old_rows in earlier.items():
+        if source not in sources and _complete(old_rows, out_dir):
+            rows.extend(old_rows)
+    return rows
+
+
+def _tally(summary: BuildSummary, results: list[FileResult], rows: list[SliceRow],
+           elapsed_seconds: float) -> None:
+    """Fill the summary's totals from the results."""
+    for result in results:
+        if result.skip_reason:
+            summary.skipped[result.skip_reason] += 1
+        else:
+            summary.files_ok += 1
+        summary.new_slices += result.n_new_slices
+        summary.audio_seconds += result.audio_seconds
+    summary.slices = len(rows)
+    summary.elapsed_seconds = elapsed_seconds

@@ -1,0 +1,7 @@
+"""Errors of the training commands."""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad user input (paths, options, data); the CLI prints it as one line, exit status 2."""
