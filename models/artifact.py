@@ -8,6 +8,7 @@ running code, naming it, so a model is never fed features it was not trained on.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -24,6 +25,8 @@ _LOGGER = logging.getLogger(__name__)
 
 CONTRACT_FILE = "contract.json"
 MODEL_FILE = "model.keras"
+GRAPH_FILE = "model.json"
+FLOAT16_WEIGHTS_FILE = "weights.f16.npz"
 FORMAT_VERSION = 1
 
 # Front-ends this code implements: name -> (version, parameters). Other modules may add theirs.
@@ -159,15 +162,27 @@ def check_contract(contract: Contract) -> None:
                             f"{contract.frontend_name!r}: " + "; ".join(problems))
 
 
-def save_artifact(model: Any, folder: str | Path, contract: Contract) -> Path:
-    """Write model file + contract.json into ``folder`` atomically (temp folder, rename)."""
+def save_artifact(model: Any, folder: str | Path, contract: Contract,
+                  storage: str = "float32") -> Path:
+    """Write model file + contract.json into ``folder`` atomically (temp folder, rename).
+
+    ``storage="float16"`` writes the graph as model.json and the weights as float16 in
+    weights.f16.npz (half the size); loading casts them back to float32.
+    """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    if storage not in ("float32", "float16"):
+        raise ValueError(f"storage must be float32 or float16, got {storage!r}")
+    if storage == "float16":
+        contract = dataclasses.replace(contract, model_file=GRAPH_FILE)
     try:
-        model.save(str(staging / contract.model_file))
+        if storage == "float16":
+            _save_float16(model, staging)
+        else:
+            model.save(str(staging / contract.model_file))
         text = json.dumps(contract.to_dict(), indent=2, sort_keys=False) + "\n"
         (staging / CONTRACT_FILE).write_text(text, encoding="utf-8")
         _replace_folder(staging, folder)
@@ -175,6 +190,25 @@ def save_artifact(model: Any, folder: str | Path, contract: Contract) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     _LOGGER.info("saved model artifact %s", folder)
     return folder
+
+
+def _save_float16(model: Any, folder: Path) -> None:
+    """Graph as JSON plus float16 weights (in get_weights order)."""
+    (folder / GRAPH_FILE).write_text(model.to_json(), encoding="utf-8")
+    weights = {f"w{index:04d}": np.asarray(w, dtype=np.float16)
+               for index, w in enumerate(model.get_weights())}
+    np.savez(folder / FLOAT16_WEIGHTS_FILE, **weights)
+
+
+def _load_float16(path: Path) -> Any:
+    """Rebuild a model saved by _save_float16, weights cast back to float32."""
+    import keras
+
+    model = keras.models.model_from_json(path.read_text(encoding="utf-8"))
+    with np.load(path.parent / FLOAT16_WEIGHTS_FILE) as stored:
+        weights = [stored[key].astype(np.float32) for key in sorted(stored.files)]
+    model.set_weights(weights)
+    return model
 
 
 def _replace_folder(staging: Path, folder: Path) -> None:
@@ -244,6 +278,8 @@ def _load_keras_model(path: Path, model_kind: str) -> Any:
 
     kinds.register(model_kind)
     try:
+        if path.name == GRAPH_FILE:
+            return _load_float16(path)
         return keras.saving.load_model(str(path), compile=False)
     except Exception as error:  # zip, h5 and deserialisation errors come in many types
         raise ArtifactError(f"{path}: cannot load model file ({type(error).__name__}: "

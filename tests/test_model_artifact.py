@@ -162,3 +162,19 @@ def test_labels_must_match_outputs(artifact, tmp_path):
 def test_unknown_frontend_in_contract_for():
     with pytest.raises(ArtifactError, match="unknown front-end"):
         contract_for("x", "vgg16-bfft", LABELS, (224, 224, 3), frontend_name="nope")
+
+
+def test_float16_storage_halves_size_and_keeps_predictions(model, tmp_path):
+    contract = contract_for("f16", vgg16.MODEL_KIND, LABELS, vgg16.IMAGE_SHAPE)
+    folder = save_artifact(model, tmp_path / "f16", contract, storage="float16")
+    assert (folder / "model.json").is_file() and not (folder / "model.keras").exists()
+    size_bytes = (folder / "weights.f16.npz").stat().st_size
+    assert size_bytes < 14_719_818 * 2 * 1.01
+    loaded = load_artifact(folder)
+    assert loaded.contract.model_file == "model.json"
+    images = np.random.default_rng(2).integers(0, 256, (2, 224, 224, 3)).astype(np.uint8)
+    np.testing.assert_allclose(loaded.predict(images), model.predict_on_batch(images),
+                               atol=2e-3)
+    (folder / "weights.f16.npz").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match="cannot load model file"):
+        load_artifact(folder)
