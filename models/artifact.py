@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from models.frontend import DEFAULT_PARAMS, FRONTEND_NAME, FRONTEND_VERSION
+from models.musicnn import spec as musicnn_spec
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ FORMAT_VERSION = 1
 # Front-ends this code implements: name -> (version, parameters). Other modules may add theirs.
 FRONTENDS: dict[str, tuple[int, dict[str, Any]]] = {
     FRONTEND_NAME: (FRONTEND_VERSION, DEFAULT_PARAMS.to_dict()),
+    musicnn_spec.FRONTEND_NAME: (musicnn_spec.FRONTEND_VERSION, musicnn_spec.PARAMS),
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.frontend import FRONTEND_NAME, BfftParams, StreamingBfft
+from models.frontend import FRONTEND_NAME, BfftParams, StreamingBfft, bfft_image
 
 
 class FeatureExtractor(Protocol):
@@ -26,6 +26,9 @@ class FeatureExtractor(Protocol):
 
     def features(self, window_samples: Callable[[], np.ndarray]) -> np.ndarray:
         """Model input for the window that just ended (``window_samples()`` gives its audio)."""
+
+    def offline(self, window_audio: np.ndarray) -> np.ndarray:
+        """Model input for one window of audio, without streaming state."""
 
 
 class BfftExtractor:
@@ -45,10 +48,24 @@ class BfftExtractor:
         """The current 224x224x3 image (no recomputation of old columns)."""
         return self._streaming.image()
 
+    def offline(self, window_audio: np.ndarray) -> np.ndarray:
+        """The image of one window of contract-rate audio (whole-song classification)."""
+        return bfft_image(window_audio, self.params.sample_rate_hz, self.params)
+
 
 ExtractorFactory = Callable[[dict[str, Any]], FeatureExtractor]
+
+
+def _musicnn_extractor(params: dict[str, Any]) -> FeatureExtractor:
+    """The musicnn-mel extractor (imported on first use)."""
+    from models.musicnn.features import MusicnnExtractor
+
+    return MusicnnExtractor(params)
+
+
 EXTRACTORS: dict[str, ExtractorFactory] = {
     FRONTEND_NAME: lambda params: BfftExtractor(BfftParams(**params)),
+    "musicnn-mel": _musicnn_extractor,
 }
 
 

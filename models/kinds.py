@@ -6,6 +6,7 @@ import importlib
 
 MODEL_KINDS: dict[str, str] = {
     "vgg16-bfft": "models.vgg16",
+    "musicnn-head": "models.musicnn_head",
     "tiny-cnn": "models.tiny",
 }
 

@@ -12,7 +12,8 @@ import numpy as np
 from tqdm import tqdm
 
 from models.audio import AudioDecodeError, load_audio
-from models.frontend import DEFAULT_PARAMS, bfft_image
+from models.features import BfftExtractor, FeatureExtractor, make_extractor
+from models.frontend import DEFAULT_PARAMS
 from training.errors import InputError
 from training.metrics import vote
 from training.slicing import MIN_PAD_SECONDS, plan_slices
@@ -23,8 +24,9 @@ PREDICT_BATCH = 8
 HOP_SNAP_SECONDS = 0.01
 
 
-def slice_images(samples: np.ndarray, hop_seconds: float, source: str) -> tuple[list, np.ndarray]:
-    """(slice starts in samples, images) of a decoded song, by the dataset slicing rules."""
+def slice_images(samples: np.ndarray, hop_seconds: float, source: str,
+                 extractor: FeatureExtractor | None = None) -> tuple[list, np.ndarray]:
+    """(slice starts in samples, model inputs) of a decoded song, by the dataset slicing rules."""
     rate_hz, window = DEFAULT_PARAMS.sample_rate_hz, DEFAULT_PARAMS.window_samples
     hop_samples = round(hop_seconds * rate_hz)
     if abs(hop_samples - window) <= HOP_SNAP_SECONDS * rate_hz:
@@ -35,14 +37,16 @@ def slice_images(samples: np.ndarray, hop_seconds: float, source: str) -> tuple[
     if plan.padded and samples.shape[0] < MIN_PAD_SECONDS * rate_hz:
         _LOGGER.warning("%s is %.1f s, shorter than one window: classified on zero-padded audio",
                         source, samples.shape[0] / rate_hz)
-    images = np.stack([bfft_image(samples[s:s + window], rate_hz) for s in plan.starts])
+    extractor = extractor or BfftExtractor(DEFAULT_PARAMS)
+    images = np.stack([extractor.offline(samples[s:s + window]) for s in plan.starts])
     return list(plan.starts), images
 
 
 def classify_song(loaded, path: str, hop_seconds: float = 30.0) -> dict:
     """Genre of one file: per-slice probabilities, then the majority genre."""
     samples = load_audio(path, DEFAULT_PARAMS.sample_rate_hz)
-    starts, images = slice_images(samples, hop_seconds, path)
+    extractor = make_extractor(loaded.contract.frontend_name, loaded.contract.frontend_params)
+    starts, images = slice_images(samples, hop_seconds, path, extractor)
     probabilities = np.concatenate([loaded.predict(images[i:i + PREDICT_BATCH])
                                     for i in range(0, len(images), PREDICT_BATCH)])
     labels = list(loaded.labels)

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from training import classify, evaluate, train
+from training import classify, evaluate, head, train
 from training.errors import InputError
 
 _LOGGER = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def _add_dataset(subparsers) -> None:
 def add_subcommands(subparsers) -> None:
     """Register dataset (build), train, evaluate and classify on argparse ``subparsers``."""
     _add_dataset(subparsers)
-    for name, module in (("train", train), ("evaluate", evaluate), ("classify", classify)):
+    for name, module in (("train", train), ("train-head", head), ("evaluate", evaluate),
+                         ("classify", classify)):
         parser = module.add_parser(subparsers)
         parser.set_defaults(handler=guarded(name, module.run))
 

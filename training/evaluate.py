@@ -55,12 +55,13 @@ def evaluate(model_dir: Path, data_dir: Path, split: str = "test", folds: int | 
                                      [row.source for row in chosen])
     tag = split if folds is None else f"fold{fold}of{folds}-{split}"
     metrics.update(split=split, dataset=str(data_dir.resolve()))
-    metrics["figures"] = _figures(model_dir, tag, np.array(metrics["confusion_matrix"]), labels)
+    matrix = np.array(metrics["confusion_matrix"])
+    metrics["figures"] = write_figures(model_dir, tag, matrix, labels)
     store_metrics(model_dir, tag, metrics)
     return tag, metrics
 
 
-def _figures(model_dir: Path, tag: str, matrix: np.ndarray, labels: list[str]) -> list[str]:
+def write_figures(model_dir: Path, tag: str, matrix: np.ndarray, labels: list[str]) -> list[str]:
     """Confusion-matrix and chord-diagram PNGs in the artifact folder (names of those made)."""
     from training.plots import chord_png, confusion_png
 
