@@ -148,3 +148,11 @@ async def test_network_stream_reconnects_after_server_dies(ogg_clip: Path) -> No
     assert states == ["connecting", "live", "reconnecting", "live", "ended"]
     assert any("Connection refused" in (message or "") for _, message in recorder.states)
     assert not ffmpeg_children()
+
+
+def test_realtime_pacing_applies_to_files_not_network_streams(tmp_path):
+    clip = tmp_path / "x.flac"
+    assert "-re" in UrlSource("f", str(clip), realtime=True).command()
+    assert "-re" not in UrlSource("f", str(clip), realtime=False).command()
+    network = UrlSource("n", "http://127.0.0.1:9/live.mp3", realtime=True).command()
+    assert "-re" not in network and "-rw_timeout" in network

@@ -66,7 +66,10 @@ class UrlSource:
     def command(self) -> list[str]:
         """The ffmpeg command line of one decoding run."""
         extra = ("-rw_timeout", str(NETWORK_RW_TIMEOUT_MICROSECONDS)) if self.is_network else ()
-        return ffmpeg_decode_command(self.url, SAMPLE_RATE_HZ, realtime=self.realtime,
+        # A network stream arrives at its own pace; -re would only throttle the server's
+        # initial burst into a constant lag. Pacing applies to local files.
+        return ffmpeg_decode_command(self.url, SAMPLE_RATE_HZ,
+                                     realtime=self.realtime and not self.is_network,
                                      extra_input_args=extra)
 
     async def chunks(self) -> AsyncIterator[np.ndarray]:
