@@ -187,3 +187,15 @@ async def test_full_queue_counts_overflows_instead_of_growing() -> None:
     await asyncio.wait_for(source.close(), 5)
     assert factory.streams[0].closed
     await asyncio.wait_for(chunks.aclose(), 5)
+
+
+def test_reopen_refreshes_portaudio_only_when_no_other_stream_is_open(monkeypatch):
+    from daemon.sources import device as device_module
+
+    source = device_module.DeviceSource("mic", "Focusrite", device_lister=lambda: DEVICES)
+    monkeypatch.setattr(device_module, "_STREAMS_OPEN", set())
+    assert source.may_refresh_portaudio()
+    monkeypatch.setattr(device_module, "_STREAMS_OPEN", {id(source)})
+    assert source.may_refresh_portaudio()
+    monkeypatch.setattr(device_module, "_STREAMS_OPEN", {id(source), 12345})
+    assert not source.may_refresh_portaudio()  # another source's stream is open

@@ -28,6 +28,9 @@ _LOGGER = logging.getLogger(__name__)
 QUEUE_BLOCKS = 64
 """Blocks buffered between the PortAudio thread and the event loop before overflowing."""
 STREAM_CLOSE_TIMEOUT_SECONDS = 5.0
+_STREAMS_OPEN: set[int] = set()
+"""ids of DeviceSources holding an open PortAudio stream (re-initialising PortAudio would
+break them, so a reopening source only refreshes the device list when no other is open)."""
 
 
 def list_input_devices(refresh: bool = False) -> list[dict]:
@@ -144,6 +147,10 @@ class DeviceSource:
         self._queue: asyncio.Queue | None = None
         self._failure: str | None = None
 
+    def may_refresh_portaudio(self) -> bool:
+        """True when no other source holds an open stream (re-initialising is safe)."""
+        return not (_STREAMS_OPEN - {id(self)})
+
     def _list_devices(self, refresh: bool) -> list[dict]:
         """Input devices from the injected lister or PortAudio."""
         if self._device_lister is not None:
@@ -172,8 +179,10 @@ class DeviceSource:
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.queue_blocks)
         try:
             if reopen or self.device_info is None:
-                self.device_info = resolve_input_device(self.device, self._list_devices(True))
+                self.device_info = resolve_input_device(
+                    self.device, self._list_devices(self.may_refresh_portaudio()))
             stream, rate_hz = await self._open(queue)
+            _STREAMS_OPEN.add(id(self))
         except Exception as error:  # PortAudioError, OSError, ValueError, config errors
             self._failure = f"cannot open input device {self.device!r}: {error}"
             return
@@ -254,6 +263,7 @@ class DeviceSource:
     async def _release_stream(self) -> None:
         """Stop and close the current stream (once), in a thread with a timeout."""
         stream, self._stream, self._queue = self._stream, None, None
+        _STREAMS_OPEN.discard(id(self))
         if stream is None:
             return
         try:
