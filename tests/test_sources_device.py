@@ -192,7 +192,7 @@ async def test_full_queue_counts_overflows_instead_of_growing() -> None:
 def test_reopen_refreshes_portaudio_only_when_no_other_stream_is_open(monkeypatch):
     from daemon.sources import device as device_module
 
-    source = device_module.DeviceSource("mic", "Focusrite", device_lister=lambda: DEVICES)
+    source = device_module.DeviceSource("mic", "USB Audio CODEC", device_lister=lambda: DEVICES)
     monkeypatch.setattr(device_module, "_STREAMS_OPEN", set())
     assert source.may_refresh_portaudio()
     monkeypatch.setattr(device_module, "_STREAMS_OPEN", {id(source)})
