@@ -129,11 +129,11 @@ class SmoothingConfig:
 
     method: Literal["ema", "mean"] = "ema"
     """ema (exponential moving average) or mean (moving average over window_hops)."""
-    alpha: float = 0.35
+    alpha: float = 0.5
     """EMA weight of the newest window, in (0, 1]."""
     window_hops: int = 5
     """Moving-average length in hops."""
-    hysteresis_margin: float = 0.05
+    hysteresis_margin: float = 0.1
     """A new genre must lead the current one by this much smoothed probability..."""
     hysteresis_hops: int = 2
     """...for this many consecutive hops before the label changes."""
@@ -171,11 +171,19 @@ class InferenceConfig:
 
     max_batch_size: int = 8
     """Most windows run in one inference batch."""
+    runtime: Literal["keras", "tflite"] = "keras"
+    """keras: the artifact's Keras model; tflite: its TFLite export (``genred export``)."""
+    num_threads: int | None = None
+    """tflite: interpreter threads (null = every core)."""
 
     def validate(self, path: str) -> None:
         """Range checks."""
         _check(1 <= self.max_batch_size <= 256, f"{path}.max_batch_size", "must be in 1..256",
                self.max_batch_size)
+        _check(self.runtime in ("keras", "tflite"), f"{path}.runtime",
+               "must be one of ['keras', 'tflite']", self.runtime)
+        _check(self.num_threads is None or 1 <= self.num_threads <= 256,
+               f"{path}.num_threads", "must be in 1..256 or null", self.num_threads)
 
 
 @dataclass(frozen=True)
