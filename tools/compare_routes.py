@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from models.frontend import brg_lookup_table
-from tools.linear import fit_softmax
+from training.linear import fit_softmax
 from training.manifest import genres_of, read_manifest
 from training.splits import folds
 
@@ -62,15 +62,17 @@ def evaluate_linear(features: np.ndarray, labels: np.ndarray, parts: list[np.nda
 
 def vgg_fold_metrics(models_dir: Path, k: int) -> dict | None:
     """Test accuracy of each fold's VGG16 artifact (vgg16-fold{I}/metrics.json)."""
-    accuracies = []
+    accuracies, matrix = [], 0
     for fold in range(k):
         path = models_dir / f"vgg16-fold{fold}" / "metrics.json"
         if not path.is_file():
             return None
-        metrics = json.loads(path.read_text())
-        accuracies.append(float(metrics[f"fold{fold}of{k}-test"]["accuracy"]))
+        metrics = json.loads(path.read_text())[f"fold{fold}of{k}-test"]
+        accuracies.append(float(metrics["accuracy"]))
+        matrix = matrix + np.array(metrics["confusion_matrix"])
+    recall = (np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)).tolist()
     return {"fold_accuracy": accuracies, "mean": float(np.mean(accuracies)),
-            "std": float(np.std(accuracies))}
+            "std": float(np.std(accuracies)), "recall": recall}
 
 
 def head_metrics(model_dir: Path, k: int) -> dict:
