@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from daemon.schema import ConfigError, build_dataclass, check
+
 TOKEN_ENV = "GENRED_TOKEN"
 SOURCE_KINDS = ("device", "url", "stdin", "tcp")
 URL_SCHEMES = ("http", "https", "file", "rtmp", "rtsp", "udp", "tcp", "srt", "hls")
-
-
-class ConfigError(ValueError):
-    """A configuration value is wrong; the message names its key path and the fix."""
 
 
 @dataclass(frozen=True)
@@ -36,12 +32,12 @@ class BackoffConfig:
 
     def validate(self, path: str) -> None:
         """Range checks."""
-        _check(self.initial_seconds > 0, f"{path}.initial_seconds", "must be > 0",
+        check(self.initial_seconds > 0, f"{path}.initial_seconds", "must be > 0",
                self.initial_seconds)
-        _check(self.max_seconds >= self.initial_seconds, f"{path}.max_seconds",
+        check(self.max_seconds >= self.initial_seconds, f"{path}.max_seconds",
                "must be >= initial_seconds", self.max_seconds)
-        _check(self.multiplier >= 1, f"{path}.multiplier", "must be >= 1", self.multiplier)
-        _check(0 <= self.jitter_fraction < 1, f"{path}.jitter_fraction", "must be in [0, 1)",
+        check(self.multiplier >= 1, f"{path}.multiplier", "must be >= 1", self.multiplier)
+        check(0 <= self.jitter_fraction < 1, f"{path}.jitter_fraction", "must be in [0, 1)",
                self.jitter_fraction)
 
 
@@ -76,21 +72,21 @@ class SourceConfig:
 
     def validate(self, path: str) -> None:
         """Kind-specific checks."""
-        _check(bool(self.name.strip()), f"{path}.name", "must not be empty", self.name)
-        _check(self.kind in SOURCE_KINDS, f"{path}.kind", f"must be one of {SOURCE_KINDS}",
+        check(bool(self.name.strip()), f"{path}.name", "must not be empty", self.name)
+        check(self.kind in SOURCE_KINDS, f"{path}.kind", f"must be one of {SOURCE_KINDS}",
                self.kind)
         if self.kind == "url":
-            _check(bool(self.url), f"{path}.url", "is required for kind url", self.url)
+            check(bool(self.url), f"{path}.url", "is required for kind url", self.url)
             _check_url(self.url or "", f"{path}.url")
         if self.kind in ("stdin", "tcp"):
-            _check(self.sample_rate_hz is not None, f"{path}.sample_rate_hz",
+            check(self.sample_rate_hz is not None, f"{path}.sample_rate_hz",
                    "is required for raw PCM", self.sample_rate_hz)
         if self.kind == "tcp":
-            _check(0 < self.port < 65536, f"{path}.port", "must be in 1..65535", self.port)
+            check(0 < self.port < 65536, f"{path}.port", "must be in 1..65535", self.port)
         if self.sample_rate_hz is not None:
-            _check(8000 <= self.sample_rate_hz <= 384000, f"{path}.sample_rate_hz",
+            check(8000 <= self.sample_rate_hz <= 384000, f"{path}.sample_rate_hz",
                    "must be in 8000..384000", self.sample_rate_hz)
-        _check(1 <= self.channels <= 32, f"{path}.channels", "must be in 1..32", self.channels)
+        check(1 <= self.channels <= 32, f"{path}.channels", "must be in 1..32", self.channels)
         self.backoff.validate(f"{path}.backoff")
 
 
@@ -113,12 +109,12 @@ class ServerConfig:
 
     def validate(self, path: str) -> None:
         """Range checks and the non-loopback token rule."""
-        _check(0 <= self.port < 65536, f"{path}.port", "must be in 0..65535", self.port)
-        _check(self.client_queue_size >= 1, f"{path}.client_queue_size", "must be >= 1",
+        check(0 <= self.port < 65536, f"{path}.port", "must be in 0..65535", self.port)
+        check(self.client_queue_size >= 1, f"{path}.client_queue_size", "must be >= 1",
                self.client_queue_size)
-        _check(self.max_message_bytes >= 64, f"{path}.max_message_bytes", "must be >= 64",
+        check(self.max_message_bytes >= 64, f"{path}.max_message_bytes", "must be >= 64",
                self.max_message_bytes)
-        _check(is_loopback(self.host) or bool(self.token), f"{path}.token",
+        check(is_loopback(self.host) or bool(self.token), f"{path}.token",
                f"is required when binding to non-loopback address {self.host!r} "
                f"(set server.token or the {TOKEN_ENV} environment variable)", self.token)
 
@@ -140,11 +136,11 @@ class SmoothingConfig:
 
     def validate(self, path: str) -> None:
         """Range checks."""
-        _check(0 < self.alpha <= 1, f"{path}.alpha", "must be in (0, 1]", self.alpha)
-        _check(self.window_hops >= 1, f"{path}.window_hops", "must be >= 1", self.window_hops)
-        _check(0 <= self.hysteresis_margin < 1, f"{path}.hysteresis_margin",
+        check(0 < self.alpha <= 1, f"{path}.alpha", "must be in (0, 1]", self.alpha)
+        check(self.window_hops >= 1, f"{path}.window_hops", "must be >= 1", self.window_hops)
+        check(0 <= self.hysteresis_margin < 1, f"{path}.hysteresis_margin",
                "must be in [0, 1)", self.hysteresis_margin)
-        _check(self.hysteresis_hops >= 1, f"{path}.hysteresis_hops", "must be >= 1",
+        check(self.hysteresis_hops >= 1, f"{path}.hysteresis_hops", "must be >= 1",
                self.hysteresis_hops)
 
 
@@ -159,9 +155,9 @@ class WindowConfig:
 
     def validate(self, path: str) -> None:
         """Range checks."""
-        _check(0.1 <= self.hop_seconds <= 30, f"{path}.hop_seconds", "must be in [0.1, 30]",
+        check(0.1 <= self.hop_seconds <= 30, f"{path}.hop_seconds", "must be in [0.1, 30]",
                self.hop_seconds)
-        _check(-120 <= self.silence_rms_dbfs <= 0, f"{path}.silence_rms_dbfs",
+        check(-120 <= self.silence_rms_dbfs <= 0, f"{path}.silence_rms_dbfs",
                "must be in [-120, 0]", self.silence_rms_dbfs)
 
 
@@ -178,11 +174,11 @@ class InferenceConfig:
 
     def validate(self, path: str) -> None:
         """Range checks."""
-        _check(1 <= self.max_batch_size <= 256, f"{path}.max_batch_size", "must be in 1..256",
+        check(1 <= self.max_batch_size <= 256, f"{path}.max_batch_size", "must be in 1..256",
                self.max_batch_size)
-        _check(self.runtime in ("keras", "tflite"), f"{path}.runtime",
+        check(self.runtime in ("keras", "tflite"), f"{path}.runtime",
                "must be one of ['keras', 'tflite']", self.runtime)
-        _check(self.num_threads is None or 1 <= self.num_threads <= 256,
+        check(self.num_threads is None or 1 <= self.num_threads <= 256,
                f"{path}.num_threads", "must be in 1..256 or null", self.num_threads)
 
 
@@ -208,24 +204,18 @@ class Config:
             source.validate(f"{prefix}sources[{index}]")
         names = [source.name for source in self.sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
-        _check(not duplicates, f"{prefix}sources", "names must be unique", duplicates)
+        check(not duplicates, f"{prefix}sources", "names must be unique", duplicates)
         for name in ("server", "window", "smoothing", "inference"):
             getattr(self, name).validate(prefix + name)
-
-
-def _check(ok: bool, path: str, rule: str, value: Any) -> None:
-    """Raise ConfigError('path: rule, got value') unless ok."""
-    if not ok:
-        raise ConfigError(f"{path}: {rule}, got {value!r}")
 
 
 def _check_url(url: str, path: str) -> None:
     """A url source is a URL with a known scheme or a path to an existing file."""
     if "://" in url:
         scheme = url.split("://", 1)[0].lower()
-        _check(scheme in URL_SCHEMES, path, f"unknown URL scheme (known: {URL_SCHEMES})", url)
+        check(scheme in URL_SCHEMES, path, f"unknown URL scheme (known: {URL_SCHEMES})", url)
     elif url != "-":
-        _check(Path(url).is_file(), path, "file not found", url)
+        check(Path(url).is_file(), path, "file not found", url)
 
 
 def is_loopback(host: str) -> bool:
@@ -233,71 +223,9 @@ def is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def _convert(value: Any, kind: Any, path: str) -> Any:
-    """Check/convert one YAML value against a type annotation."""
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(kind)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in (o for o in options if o is not type(None)):
-            try:
-                return _convert(value, option, path)
-            except ConfigError as error:
-                errors.append(str(error))
-        raise ConfigError(errors[0] if len(errors) == 1 else
-                          f"{path}: expected {_type_name(kind)}, got {value!r}")
-    if origin is Literal:
-        _check(value in typing.get_args(kind), path,
-               f"must be one of {list(typing.get_args(kind))}", value)
-        return value
-    if origin is list:
-        _check(isinstance(value, list), path, "must be a list", value)
-        (item_kind,) = typing.get_args(kind)
-        return [_convert(item, item_kind, f"{path}[{i}]") for i, item in enumerate(value)]
-    if dataclasses.is_dataclass(kind):
-        return _build(kind, value, path)
-    return _convert_scalar(value, kind, path)
-
-
-def _convert_scalar(value: Any, kind: type, path: str) -> Any:
-    """bool/int/float/str with YAML's looseness removed (no bool-as-int, int ok as float)."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind in (int, float) and isinstance(value, bool):
-        raise ConfigError(f"{path}: expected {kind.__name__}, got {value!r}")
-    _check(isinstance(value, kind), path, f"expected {kind.__name__}", value)
-    return value
-
-
-def _type_name(kind: Any) -> str:
-    """Readable name of a type annotation."""
-    return " or ".join(getattr(a, "__name__", str(a)) for a in typing.get_args(kind))
-
-
-def _build(cls: type, data: Any, path: str) -> Any:
-    """Instantiate dataclass ``cls`` from a mapping, refusing unknown keys."""
-    where = path or "config"
-    _check(isinstance(data, dict), where, "must be a mapping", data)
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{path + '.' if path else ''}{unknown[0]}: unknown key "
-                          f"(known keys: {', '.join(fields)})")
-    values = {}
-    for name, item in data.items():
-        values[name] = _convert(item, hints[name], f"{path + '.' if path else ''}{name}")
-    missing = [n for n, f in fields.items() if n not in values and
-               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    _check(not missing, f"{where}.{missing[0]}" if missing else where, "is required", None)
-    return cls(**values)
-
-
 def config_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Config:
     """Build and validate a Config; relative model/file paths resolve against base_dir."""
-    config = _build(Config, data or {}, "")
+    config = build_dataclass(Config, data or {}, "")
     token = config.server.token or os.environ.get(TOKEN_ENV) or None
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, token=token))
     if base_dir is not None:
