@@ -197,8 +197,6 @@ class Service:
         runtime.source_state, runtime.message = state, message
         if state != "live":
             runtime.smoother.reset()
-        if state == "error":
-            _LOGGER.warning("source %s: %s", name, message)
         self._publish_state(name, runtime)
 
     def _publish_state(self, name: str, runtime: _SourceRuntime, silent: bool = False) -> None:
