@@ -1,6 +1,7 @@
 """Front-end benchmark: offline BFFT speed vs real time on one core, streaming column cost.
 
-Run: .venv/bin/python bench/frontend.py [--repeats 30] [--librosa]
+Run: .venv/bin/python -m bench.frontend [--repeats 30]  (writes bench/results/frontend.json;
+librosa's melspectrogram is compared when the bench extra is installed)
 """
 
 from __future__ import annotations
@@ -100,7 +101,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    print(json.dumps(run(args.repeats), indent=2))  # noqa: T201 - the benchmark's output
+    results = run(args.repeats)
+    print(json.dumps(results, indent=2))  # noqa: T201 - the benchmark's output
+    from bench.common import write_result
+
+    results.pop("machine")  # write_result records the machine
+    write_result("frontend", {**results, "threads": 1})
 
 
 if __name__ == "__main__":

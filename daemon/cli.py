@@ -51,12 +51,41 @@ def _add_devices(subparsers: argparse._SubParsersAction) -> None:
     devices.set_defaults(handler=_devices_command)
 
 
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    export = subparsers.add_parser(
+        "export", help="export an artifact's model to a lighter CPU runtime (TFLite)",
+        description="Write MODEL_DIR/model.tflite and note it in contract.json; the daemon uses "
+                    "it with config.yaml 'inference: {runtime: tflite}'.")
+    export.add_argument("model_dir", metavar="MODEL_DIR", help="model artifact folder")
+    export.add_argument("--format", choices=("tflite",), default="tflite",
+                        help="runtime format (default: %(default)s)")
+    export.add_argument("--quantize", choices=("none", "float16", "int8"), default="none",
+                        help="none (fp32), float16 weights, or int8 dynamic-range "
+                             "(default: %(default)s)")
+    export.set_defaults(handler=_export_command)
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    configure_logging("info")
+    from models.artifact import ArtifactError
+    from models.tflite_runtime import export_tflite
+
+    try:
+        path = export_tflite(args.model_dir, quantize=args.quantize)
+    except ArtifactError as error:
+        print(f"genred export: error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every genred subcommand."""
     parser = argparse.ArgumentParser(prog="genred", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run(subparsers)
     _add_devices(subparsers)
+    _add_export(subparsers)
     from training.cli import add_subcommands
 
     add_subcommands(subparsers)

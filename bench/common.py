@@ -1,0 +1,192 @@
+"""Shared benchmark helpers: machine facts, statistics, results files, artifacts, the daemon.
+
+Every benchmark module writes ``bench/results/<name>.json`` with :func:`write_result`;
+``bench/run_all.py`` turns those files into the table of ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+CACHE_DIR = REPO_ROOT / "bench" / ".cache"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+PYTHON = sys.executable
+LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
+          "reggae", "rock"]
+FMA_UNITS_ASSUMED = 2
+"""FMA pipes per core assumed for the theoretical peak (Zen 4/5, Ice Lake-SP and later)."""
+
+_LOGGER = logging.getLogger("bench")
+
+
+def setup_logging() -> None:
+    """INFO logging to stderr; TensorFlow's C++ logs quiet."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cpuinfo() -> dict[str, str]:
+    """The first processor block of /proc/cpuinfo as a dict."""
+    info: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            info[key.strip()] = value.strip()
+    return info
+
+
+def theoretical_peak() -> dict[str, Any]:
+    """fp32 peak from /proc/cpuinfo: cores x clock x FMA units x SIMD lanes x 2 flops."""
+    info = cpuinfo()
+    flags = set(info.get("flags", "").split())
+    lanes = 16 if "avx512f" in flags else 8 if "avx" in flags else 4
+    fma_units = FMA_UNITS_ASSUMED if "fma" in flags or "avx512f" in flags else 1
+    mhz = float(info.get("cpu MHz", "0") or 0)
+    cores = os.cpu_count() or 1
+    per_cycle = fma_units * lanes * 2
+    return {"simd_fp32_lanes": lanes, "fma_units_assumed": fma_units,
+            "flops_per_cycle_per_core": per_cycle, "clock_mhz": mhz, "cores": cores,
+            "peak_gflops": cores * mhz * 1e6 * per_cycle / 1e9,
+            "how": f"{cores} cores x {mhz:.0f} MHz (/proc/cpuinfo 'cpu MHz') x {fma_units} FMA "
+                   f"units x {lanes} fp32 lanes ({'avx512f' if lanes == 16 else 'avx'}) x 2"}
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, date and load, recorded with every result."""
+    info = cpuinfo()
+    return {"cpu": info.get("model name", platform.processor() or platform.machine()),
+            "cpu_family": info.get("cpu family"), "cores": os.cpu_count(),
+            "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version()}
+
+
+def summarize(samples: Sequence[float], digits: int = 6) -> dict[str, float]:
+    """Median with p5/p25/p75/p95/p99 and n of ``samples``."""
+    values = np.asarray(samples, dtype=np.float64)
+    if values.size == 0:
+        return {"n": 0}
+    p5, p25, p50, p75, p95, p99 = np.percentile(values, [5, 25, 50, 75, 95, 99])
+    return {"n": int(values.size), "median": round(float(p50), digits),
+            "p5": round(float(p5), digits), "p25": round(float(p25), digits),
+            "p75": round(float(p75), digits), "p95": round(float(p95), digits),
+            "p99": round(float(p99), digits), "max": round(float(values.max()), digits)}
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    """bench/results/<name>.json with the machine facts added."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **result}, indent=2) + "\n")
+    _LOGGER.info("wrote %s", path)
+    return path
+
+
+def vgg16_artifact() -> Path:
+    """A random-weights VGG16 artifact in bench/.cache (built once, ~60 MB, not committed)."""
+    folder = CACHE_DIR / "vgg16-random"
+    if (folder / "contract.json").is_file():
+        return folder
+    from models import vgg16
+    from models.artifact import contract_for, save_artifact
+
+    _LOGGER.info("building random-weights VGG16 artifact in %s", folder)
+    model = vgg16.build_vgg16(LABELS, weights=None)
+    contract = contract_for("bench-vgg16-random", vgg16.MODEL_KIND, LABELS, vgg16.IMAGE_SHAPE,
+                            training={"note": "random weights, for benchmarks"})
+    return save_artifact(model, folder, contract)
+
+
+def music_clips() -> list[Path]:
+    """Every clip of ../shared/data/gtzan-mini and cc-music, sorted."""
+    clips = sorted((SHARED_DATA / "gtzan-mini").glob("*/*.flac"))
+    return clips + sorted((SHARED_DATA / "cc-music").glob("*.ogg"))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> str:
+    """GET http://127.0.0.1:port/path as text."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
+        return reply.read().decode()
+
+
+def metric(text: str, name: str) -> float:
+    """Sum of every sample of Prometheus metric ``name`` (all label sets) in ``text``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@contextlib.contextmanager
+def daemon_process(config: dict[str, Any], port: int, log_name: str,
+                   command: Sequence[str] | None = None) -> Iterator[subprocess.Popen]:
+    """Run ``genred run`` with ``config`` (YAML written to bench/.cache) until /healthz answers."""
+    import yaml
+
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    config_path = CACHE_DIR / f"{log_name}.yaml"
+    config_path.write_text(yaml.safe_dump({**config, "server": {
+        **config.get("server", {}), "port": port}}))
+    log = (CACHE_DIR / f"{log_name}.log").open("w")
+    argv = list(command or [PYTHON, "-m", "daemon", "run"]) + ["--config", str(config_path)]
+    process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"daemon exited ({process.returncode}); see {log.name}")
+            with contextlib.suppress(OSError):
+                http_get(port, "/healthz", timeout=1)
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"daemon did not answer in 120 s; see {log.name}")
+            time.sleep(0.5)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def ensure_tflite(quantize: str) -> Path:
+    """The VGG16 artifact with its TFLite export in ``quantize`` mode (exported if needed)."""
+    from models.artifact import read_contract
+    from models.tflite_runtime import export_tflite
+
+    folder = vgg16_artifact()
+    note = read_contract(folder).extra.get("tflite") or {}
+    if note.get("quantize") != quantize or not (folder / note.get("file", "-")).is_file():
+        export_tflite(folder, quantize=quantize)
+    return folder
