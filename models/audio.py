@@ -52,13 +52,10 @@ def probe_sample_rate_hz(source: str) -> int:
 def ffmpeg_decode_command(
     source: str,
     sample_rate_hz: int | None = None,
-    realtime: bool = False,
     extra_input_args: tuple[str, ...] = (),
 ) -> list[str]:
     """ffmpeg arguments decoding ``source`` to mono f32le PCM on stdout."""
     command = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error"]
-    if realtime:
-        command.append("-re")
     command += [*extra_input_args, "-i", source, "-map", "0:a:0", "-vn", "-ac", "1"]
     if sample_rate_hz is not None:
         command += ["-ar", str(sample_rate_hz)]

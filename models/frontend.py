@@ -145,20 +145,22 @@ class _ColumnMaker:
         self._window = window.astype(np.float32)
         # Power of a full-scale sine's peak bin is (sum(window) / 2) ** 2.
         self._power_scale = float((2.0 / window.sum()) ** 2)
-        self._row_matrix = _row_averaging_matrix(params)
+        self._row_starts, self._row_counts = _row_bands(params)
+        self._n_bins_kept = int(self._row_starts[-1] + self._row_counts[-1])
 
     def columns_db(self, frames: np.ndarray) -> np.ndarray:
         """dB columns, shape (n_frames, n_frequency_rows), row 0 = lowest frequency."""
         spectrum = scipy.fft.rfft(frames * self._window, n=self.params.fft_length, axis=-1)
-        n_bins = self._row_matrix.shape[0]
-        power = np.square(np.abs(spectrum[:, :n_bins])) * self._power_scale
-        rows = power @ self._row_matrix
+        power = np.square(np.abs(spectrum[:, :self._n_bins_kept]), dtype=np.float64)
+        # each row is the mean of a contiguous band of FFT bins
+        rows = np.add.reduceat(power, self._row_starts, axis=1) * (
+            self._power_scale / self._row_counts)
         floor = 10.0 ** (self.params.floor_db / 10.0)
         return (10.0 * np.log10(np.maximum(rows, floor))).astype(np.float32)
 
 
-def _row_averaging_matrix(params: BfftParams) -> np.ndarray:
-    """(n_fft_bins_kept, n_rows) matrix averaging FFT bins into equal-width rows."""
+def _row_bands(params: BfftParams) -> tuple[np.ndarray, np.ndarray]:
+    """(first FFT bin, number of bins) of each of the equal-width frequency rows."""
     bin_hz = params.sample_rate_hz / params.fft_length
     n_bins = int(np.floor(params.max_frequency_hz / bin_hz))
     if n_bins < params.n_frequency_rows:
@@ -168,10 +170,11 @@ def _row_averaging_matrix(params: BfftParams) -> np.ndarray:
         (centres_hz / params.max_frequency_hz * params.n_frequency_rows).astype(int),
         params.n_frequency_rows - 1,
     )
-    matrix = np.zeros((n_bins, params.n_frequency_rows), dtype=np.float64)
-    matrix[np.arange(n_bins), rows] = 1.0
-    matrix /= matrix.sum(axis=0, keepdims=True)
-    return matrix
+    counts = np.bincount(rows, minlength=params.n_frequency_rows)
+    if np.any(counts == 0):
+        raise ValueError("fft_length too small: a frequency row would have no FFT bin")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return starts.astype(np.intp), counts.astype(np.float64)
 
 
 def columns_to_image(columns_db: np.ndarray, params: BfftParams = DEFAULT_PARAMS) -> np.ndarray:

@@ -49,7 +49,10 @@ async def test_local_file_loops_until_closed(flac_clip: Path) -> None:
     source = UrlSource("loop", str(flac_clip), realtime=False, loop=True,
                        on_state=recorder.on_state)
     consumer = asyncio.create_task(recorder.consume(source))
+    await recorder.wait_for(lambda: recorder.n_samples > 0, 10)
+    first_pid = source.pid
     await recorder.wait_for(lambda: recorder.n_samples > 7 * SAMPLE_RATE_HZ, 30)
+    assert source.pid == first_pid  # one ffmpeg (-stream_loop) for every pass
     await asyncio.wait_for(source.close(), 10)
     await asyncio.wait_for(consumer, 10)
     assert recorder.state_names == ["connecting", "live", "ended"]
@@ -152,7 +155,45 @@ async def test_network_stream_reconnects_after_server_dies(ogg_clip: Path) -> No
 
 def test_realtime_pacing_applies_to_files_not_network_streams(tmp_path):
     clip = tmp_path / "x.flac"
-    assert "-re" in UrlSource("f", str(clip), realtime=True).command()
-    assert "-re" not in UrlSource("f", str(clip), realtime=False).command()
-    network = UrlSource("n", "http://127.0.0.1:9/live.mp3", realtime=True).command()
-    assert "-re" not in network and "-rw_timeout" in network
+    assert UrlSource("f", str(clip), realtime=True).pacer is not None
+    assert UrlSource("f", str(clip), realtime=False).pacer is None
+    network = UrlSource("n", "http://127.0.0.1:9/live.mp3", realtime=True)
+    assert network.pacer is None and "-rw_timeout" in network.command()
+    # the daemon paces files itself: ffmpeg's -re polls every 10 ms in every decoder
+    assert "-re" not in UrlSource("f", str(clip), realtime=True).command()
+
+
+async def test_realtime_looped_file_follows_the_wall_clock(flac_clip: Path) -> None:
+    """A 3-s clip looped in real time: audio delivered tracks wall time across restarts."""
+    recorder = Recorder()
+    source = UrlSource("rt", str(flac_clip), realtime=True, loop=True,
+                       on_state=recorder.on_state)
+    consumer = asyncio.create_task(recorder.consume(source))
+    await recorder.wait_for(lambda: recorder.n_samples > 0, 10)
+    started = asyncio.get_running_loop().time()
+    first_samples = recorder.n_samples
+    await asyncio.sleep(7.0)  # two loop restarts
+    elapsed_seconds = asyncio.get_running_loop().time() - started
+    audio_seconds = (recorder.n_samples - first_samples) / SAMPLE_RATE_HZ
+    await asyncio.wait_for(source.close(), 10)
+    await asyncio.wait_for(consumer, 10)
+    # not faster than real time (one 0.1-s read ahead at most), and no time lost at restarts
+    assert elapsed_seconds - 0.35 < audio_seconds < elapsed_seconds + 0.15
+    assert source.pacer.reanchors == 0
+    assert recorder.state_names == ["connecting", "live", "ended"]
+    assert not ffmpeg_children()
+
+
+async def test_close_interrupts_pacing_wait(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "long.flac", 30.0)
+    source = UrlSource("rt", str(clip), realtime=True)
+    chunks = source.chunks()
+    await asyncio.wait_for(anext(chunks), 10)
+    await asyncio.wait_for(anext(chunks), 10)  # the second read waits for the clock
+    waiting = asyncio.create_task(anext(chunks, None))
+    await asyncio.sleep(0.02)
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(source.close(), 5)
+    assert await asyncio.wait_for(waiting, 5) is None
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert not ffmpeg_children()
