@@ -7,7 +7,8 @@ at real-time pace by ffmpeg), waits until every source is warm (30 s), then watc
 it delivered and its audio clock kept up with the wall clock (see :func:`judge`). The
 daemon's RSS (and its ffmpeg children's USS) is sampled during the run. The search steps N
 up from 85 % of the compute limit (hop / best per-window inference time from
-bench/results/inference.json); the best N and N+1 are then re-run for ``--final-seconds``.
+bench/results/inference.json); the best N is then re-run for ``--final-seconds`` (and N+1 when
+it holds; N-1, N-2, ... until one holds when it does not).
 
 Run: .venv/bin/python -m bench.streams [--seconds 60] [--final-seconds 300] [--start N]
 """
@@ -83,6 +84,29 @@ def _rss_mb(process: psutil.Process) -> tuple[float, float]:
     return own, children
 
 
+def _cpu_seconds(process: psutil.Process) -> dict[str, float]:
+    """CPU seconds so far: the daemon's event-loop (main) thread, its other threads (inference),
+    its ffmpeg children (live and reaped), and the machine's idle time."""
+    times = process.cpu_times()
+    threads = {t.id: t.user_time + t.system_time for t in process.threads()}
+    main = threads.pop(process.pid, 0.0)
+    decoders = times.children_user + times.children_system
+    for child in process.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+        except psutil.Error:
+            continue
+        decoders += child_times.user + child_times.system
+    return {"event_loop": main, "other_threads": sum(threads.values()), "decoders": decoders,
+            "machine_idle": psutil.cpu_times().idle}
+
+
+def _cpu_split(start: dict[str, float], end: dict[str, float], seconds: float
+               ) -> dict[str, float]:
+    """Cores used on average between two :func:`_cpu_seconds` snapshots."""
+    return {f"{key}_cores": round((end[key] - start[key]) / seconds, 3) for key in start}
+
+
 def _wait_warm(port: int, n_sources: int, timeout: float = 120.0) -> None:
     """Until every source is live (warm) or failing."""
     deadline = time.monotonic() + timeout
@@ -105,7 +129,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
         _wait_warm(port, n_sources)
         time.sleep(2 * HOP_EXACT)  # the first windows (and the model's first calls)
         first = _snapshot(port)
-        cpu_start = proc.cpu_times()
+        cpu_start, split_start = proc.cpu_times(), _cpu_seconds(proc)
         rss, children = [], []
         while time.monotonic() - first["t"] < seconds:
             time.sleep(min(5.0, seconds / 10))
@@ -113,7 +137,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
             rss.append(own)
             children.append(kids)
         last = _snapshot(port)
-        cpu_end = proc.cpu_times()
+        cpu_end, split_end = proc.cpu_times(), _cpu_seconds(proc)
     elapsed = last["t"] - first["t"]
     windows = [last["sources"][n][0] - first["sources"][n][0] for n in first["sources"]]
     audio = [last["sources"][n][1] - first["sources"][n][1] for n in first["sources"]]
@@ -129,6 +153,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
             (last["inference_sum"] - first["inference_sum"]) / batches, 4),
         "daemon_cpu_fraction": round(
             (cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system) / elapsed, 3),
+        "cpu_split": _cpu_split(split_start, split_end, elapsed),
         "rss_mb_model_loaded": round(rss_idle, 1), "rss_mb": summarize(rss, 1),
         "rss_mb_growth": round(rss[-1] - rss[0], 1) if rss else None,
         "ffmpeg_uss_mb_total": round(max(children), 1) if children else None,
@@ -138,7 +163,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
     result["sustained"] = judge(result)
     _LOGGER.info("N=%d: %s", n_sources, {k: result[k] for k in (
         "sustained", "dropped", "windows_min", "windows_expected", "audio_rate_min",
-        "mean_batch_size", "inference_seconds_per_batch", "daemon_cpu_fraction")})
+        "mean_batch_size", "inference_seconds_per_batch", "daemon_cpu_fraction", "cpu_split")})
     return result
 
 
@@ -198,13 +223,27 @@ def search(seconds: float, final_seconds: float, start: int | None, runtime: str
             break
         n += 1
     good = max((r["n_sources"] for r in runs if r["sustained"]), default=0)
-    finals = [sustain(k, final_seconds, runtime, max_batch) for k in (good, good + 1) if k > 0]
+    finals = confirm(good, final_seconds, runtime, max_batch)
     confirmed = confirmed_streams(runs, finals)
     return {"runtime": runtime, "hop_seconds": round(HOP_EXACT, 4), "max_batch_size": max_batch,
             "compute_limit_streams": round(limit, 2) if limit else None,
             "best_seconds_per_window": best, "streams_sustained": confirmed,
             "fraction_of_limit": round(confirmed / limit, 3) if limit else None,
             "search_runs": runs, "final_runs": finals}
+
+
+def confirm(good: int, final_seconds: float, runtime: str, max_batch: int
+            ) -> list[dict[str, Any]]:
+    """Long runs from ``good`` down until one is sustained; then ``good + 1`` as the boundary
+    when ``good`` itself held (a failed long run of N + 1 already shows it otherwise)."""
+    finals: list[dict[str, Any]] = []
+    for n in range(good, 0, -1):
+        finals.append(sustain(n, final_seconds, runtime, max_batch))
+        if finals[-1]["sustained"]:
+            break
+    if finals and finals[0]["sustained"]:
+        finals.append(sustain(good + 1, final_seconds, runtime, max_batch))
+    return finals
 
 
 def main() -> None:
