@@ -184,7 +184,7 @@ async def test_realtime_looped_file_follows_the_wall_clock(flac_clip: Path) -> N
     assert not ffmpeg_children()
 
 
-async def test_close_interrupts_pacing_wait(tmp_path: Path) -> None:
+async def test_close_during_a_pacing_wait_ends_promptly(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "long.flac", 30.0)
     source = UrlSource("rt", str(clip), realtime=True)
     chunks = source.chunks()
