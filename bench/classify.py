@@ -49,8 +49,8 @@ def make_song() -> Path:
 
 def run(model: Path, repeats: int) -> dict[str, Any]:
     """Both timings of the song."""
-    from models.artifact import load_artifact
     from models.audio import load_audio
+    from models.loader import load_artifact
     from training.classify import classify_song
 
     song = make_song()

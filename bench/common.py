@@ -182,8 +182,8 @@ def daemon_process(config: dict[str, Any], port: int, log_name: str,
 
 def ensure_tflite(quantize: str) -> Path:
     """The VGG16 artifact with its TFLite export in ``quantize`` mode (exported if needed)."""
-    from models.artifact import read_contract
-    from models.tflite_runtime import export_tflite
+    from models.contract import read_contract
+    from models.export import export_tflite
 
     folder = vgg16_artifact()
     note = read_contract(folder).extra.get("tflite") or {}

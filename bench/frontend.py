@@ -20,7 +20,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from models.frontend import DEFAULT_PARAMS, StreamingBfft, bfft_image  # noqa: E402
+from models.bfft import DEFAULT_PARAMS, StreamingBfft, bfft_image  # noqa: E402
 
 _LOGGER = logging.getLogger("bench.frontend")
 

@@ -83,7 +83,7 @@ def load_predictor(runtime: str, quantize: str) -> tuple[Any, Any]:
     handle = load_model_handle(str(folder), runtime=runtime)
     keras_model = None
     if runtime == "keras":
-        from models.artifact import load_artifact
+        from models.loader import load_artifact
 
         keras_model = load_artifact(folder).model
     return handle.predict_batch, keras_model

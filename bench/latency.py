@@ -35,7 +35,7 @@ from bench.common import (
     vgg16_artifact,
     write_result,
 )
-from models.frontend import DEFAULT_PARAMS
+from models.bfft import DEFAULT_PARAMS
 
 _LOGGER = logging.getLogger("bench.latency")
 RATE = DEFAULT_PARAMS.sample_rate_hz

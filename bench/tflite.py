@@ -66,7 +66,7 @@ def working_copy(folder: Path) -> Path:
 def clip_images() -> tuple[list[str], np.ndarray]:
     """The first 30-s BFFT window of every clip (zero-padded when shorter); cached."""
     from models.audio import load_audio
-    from models.frontend import DEFAULT_PARAMS, bfft_image
+    from models.bfft import DEFAULT_PARAMS, bfft_image
 
     clips = music_clips()
     cache = CACHE_DIR / "agreement_images.npz"
@@ -110,7 +110,7 @@ def rss_after_load(folder: Path, mode: str) -> float:
             "from pathlib import Path\n"
             "folder, mode = Path(sys.argv[1]), sys.argv[2]\n"
             "if mode == 'keras':\n"
-            "    from models.artifact import load_artifact\n"
+            "    from models.loader import load_artifact\n"
             "    predict = load_artifact(folder).predict\n"
             "else:\n"
             "    from models.tflite_runtime import TflitePredictor\n"
@@ -124,8 +124,9 @@ def rss_after_load(folder: Path, mode: str) -> float:
 
 def agreement(folder: Path, images: np.ndarray) -> dict[str, Any]:
     """Top-1 agreement of each export with the Keras model; margins of the disagreements."""
-    from models.artifact import load_artifact
-    from models.tflite_runtime import TflitePredictor, export_tflite
+    from models.export import export_tflite
+    from models.loader import load_artifact
+    from models.tflite_runtime import TflitePredictor
 
     reference = predict_all(load_artifact(folder).predict, images)
     ranked = np.sort(reference, axis=1)
@@ -145,8 +146,10 @@ def agreement(folder: Path, images: np.ndarray) -> dict[str, Any]:
 
 def speed_and_memory(folder: Path, repeats: int) -> dict[str, Any]:
     """Batch-1 seconds per window, RSS and file size of Keras and each export."""
-    from models.artifact import load_artifact, read_contract
-    from models.tflite_runtime import TflitePredictor, export_tflite
+    from models.contract import read_contract
+    from models.export import export_tflite
+    from models.loader import load_artifact
+    from models.tflite_runtime import TflitePredictor
 
     keras_predict = load_artifact(folder).predict
     result: dict[str, Any] = {"keras": {

@@ -67,8 +67,8 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
 
 def _export_command(args: argparse.Namespace) -> int:
     configure_logging("info")
-    from models.artifact import ArtifactError
-    from models.tflite_runtime import export_tflite
+    from models.contract import ArtifactError
+    from models.export import export_tflite
 
     try:
         path = export_tflite(args.model_dir, quantize=args.quantize)

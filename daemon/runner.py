@@ -9,30 +9,14 @@ from collections.abc import Callable
 
 from daemon.config import Config, SourceConfig
 from daemon.service import ModelHandle, Service, StateCallback
-from models.artifact import ArtifactError, load_artifact
+from models.contract import ArtifactError
+from models.loader import load_model
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
     """The daemon cannot start (missing model, unknown device, port in use...)."""
-
-
-def inference_device() -> str:
-    """A readable name of the device Keras will run on."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        return f"tensorflow GPU {gpus[0].name}" if gpus else "tensorflow CPU"
-    if backend == "jax":
-        import jax
-
-        return f"jax {jax.devices()[0]}"
-    return backend
 
 
 def load_model_handle(folder: str, runtime: str = "keras",
@@ -44,22 +28,17 @@ def load_model_handle(folder: str, runtime: str = "keras",
     """
     started = time.monotonic()
     try:
-        if runtime == "tflite":
-            from models.tflite_runtime import load_tflite_artifact
-
-            contract, predictor = load_tflite_artifact(folder, num_threads)
-            predict, device = predictor.predict, f"TFLite CPU, {predictor.num_threads} threads"
-        else:
-            loaded = load_artifact(folder)
-            contract, predict, device = loaded.contract, loaded.predict, inference_device()
+        loaded = load_model(folder, runtime, num_threads)
     except ArtifactError as error:
         raise StartupError(f"model: {error}") from error
+    contract = loaded.contract
     _LOGGER.info("loaded model %s (%s, %d labels) from %s in %.1f s; inference on %s",
                  contract.name, contract.model_kind, len(contract.labels), folder,
-                 time.monotonic() - started, device)
+                 time.monotonic() - started, loaded.predictor.describe())
     return ModelHandle(name=contract.name, labels=contract.labels,
                        frontend_name=contract.frontend_name,
-                       frontend_params=contract.frontend_params, predict_batch=predict)
+                       frontend_params=contract.frontend_params,
+                       predict_batch=loaded.predict)
 
 
 def make_source(config: SourceConfig, on_state: StateCallback) -> object:

@@ -20,7 +20,7 @@ from daemon.publisher import Publisher
 from daemon.smoother import Smoother, SmootherConfig
 from daemon.windower import Window, Windower
 from models.features import make_extractor
-from models.frontend import SAMPLE_RATE_HZ
+from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,80 +1,28 @@
-"""Model artifacts: a folder with the Keras model file and contract.json.
+"""Model artifacts: a folder with the Keras model file and contract.json (see models.contract).
 
-The contract records everything the serving side must reproduce: the front-end (name,
-version, every parameter), the sample rate, the labels in output order, the input shape,
-plus the training-data summary and metrics. Loading refuses any difference from the
-running code, naming it, so a model is never fed features it was not trained on.
+This module writes artifacts and opens their Keras model; ``models.loader`` loads an
+artifact for inference with the Keras or TFLite runtime.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import logging
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.frontend import DEFAULT_PARAMS, FRONTEND_NAME, FRONTEND_VERSION
-from models.musicnn import spec as musicnn_spec
+from models.bfft import FRONTEND_NAME
+from models.contract import CONTRACT_FILE, ArtifactError, Contract
+from models.registry import FRONTENDS, MODEL_KINDS
 
 _LOGGER = logging.getLogger(__name__)
 
-CONTRACT_FILE = "contract.json"
-MODEL_FILE = "model.keras"
 GRAPH_FILE = "model.json"
 FLOAT16_WEIGHTS_FILE = "weights.f16.npz"
-FORMAT_VERSION = 1
-
-# Front-ends this code implements: name -> (version, parameters). Other modules may add theirs.
-FRONTENDS: dict[str, tuple[int, dict[str, Any]]] = {
-    FRONTEND_NAME: (FRONTEND_VERSION, DEFAULT_PARAMS.to_dict()),
-    musicnn_spec.FRONTEND_NAME: (musicnn_spec.FRONTEND_VERSION, musicnn_spec.PARAMS),
-}
-
-
-class ArtifactError(Exception):
-    """A model artifact is missing, corrupt, or does not match the running code."""
-
-
-@dataclass(frozen=True)
-class Contract:
-    """The parsed contract.json of a model artifact."""
-
-    name: str
-    model_kind: str
-    frontend_name: str
-    frontend_version: int
-    frontend_params: dict[str, Any]
-    sample_rate_hz: int
-    labels: tuple[str, ...]
-    input_shape: tuple[int, ...]
-    model_file: str = MODEL_FILE
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict in the on-disk layout."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "name": self.name,
-            "model_kind": self.model_kind,
-            "model_file": self.model_file,
-            "frontend": {"name": self.frontend_name, "version": self.frontend_version,
-                         "params": self.frontend_params},
-            "sample_rate_hz": self.sample_rate_hz,
-            "labels": list(self.labels),
-            "input_shape": list(self.input_shape),
-            "training": self.training,
-            "metrics": self.metrics,
-            "extra": self.extra,
-            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
 
 
 def contract_for(name: str, model_kind: str, labels: list[str], input_shape: tuple[int, ...],
@@ -82,86 +30,14 @@ def contract_for(name: str, model_kind: str, labels: list[str], input_shape: tup
     """A contract for the running code's front-end ``frontend_name``."""
     if frontend_name not in FRONTENDS:
         raise ArtifactError(f"unknown front-end {frontend_name!r}")
-    version, params = FRONTENDS[frontend_name]
+    frontend = FRONTENDS[frontend_name]
+    version, params = frontend.version, frontend.params
     return Contract(
         name=name, model_kind=model_kind, frontend_name=frontend_name,
         frontend_version=version, frontend_params=dict(params),
         sample_rate_hz=int(params["sample_rate_hz"]), labels=tuple(labels),
         input_shape=tuple(input_shape), **sections,
     )
-
-
-def _require(data: dict, key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    """data[key] checked for presence and type, else ArtifactError naming it."""
-    if key not in data:
-        raise ArtifactError(f"{where}: missing key {key!r}")
-    if not isinstance(data[key], kind):
-        raise ArtifactError(f"{where}: {key!r} has the wrong type ({type(data[key]).__name__})")
-    return data[key]
-
-
-def parse_contract(data: Any, where: str) -> Contract:
-    """Validate a contract dict's structure into a Contract."""
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{where}: not a JSON object")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{where}: format_version {data.get('format_version')!r} is not "
-                            f"{FORMAT_VERSION}")
-    frontend = _require(data, "frontend", dict, where)
-    labels = _require(data, "labels", list, where)
-    if len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
-        raise ArtifactError(f"{where}: 'labels' must be 2 or more non-empty strings")
-    if len(set(labels)) != len(labels):
-        raise ArtifactError(f"{where}: 'labels' has duplicates")
-    return Contract(
-        name=_require(data, "name", str, where),
-        model_kind=_require(data, "model_kind", str, where),
-        model_file=_require(data, "model_file", str, where),
-        frontend_name=_require(frontend, "name", str, where + " frontend"),
-        frontend_version=_require(frontend, "version", int, where + " frontend"),
-        frontend_params=_require(frontend, "params", dict, where + " frontend"),
-        sample_rate_hz=_require(data, "sample_rate_hz", int, where),
-        labels=tuple(labels),
-        input_shape=tuple(_require(data, "input_shape", list, where)),
-        training=data.get("training") or {},
-        metrics=data.get("metrics") or {},
-        extra=data.get("extra") or {},
-    )
-
-
-def read_contract(folder: str | Path) -> Contract:
-    """Read and structurally validate ``folder``/contract.json (no TensorFlow needed)."""
-    path = Path(folder) / CONTRACT_FILE
-    if not Path(folder).is_dir():
-        raise ArtifactError(f"model folder not found: {folder}")
-    if not path.is_file():
-        raise ArtifactError(f"{folder}: no {CONTRACT_FILE} (not a genred model artifact)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ArtifactError(f"{path}: unreadable JSON ({error})") from error
-    return parse_contract(data, str(path))
-
-
-def check_contract(contract: Contract) -> None:
-    """Raise ArtifactError naming every difference between the contract and the running code."""
-    if contract.frontend_name not in FRONTENDS:
-        raise ArtifactError(f"model {contract.name!r} needs front-end "
-                            f"{contract.frontend_name!r}, which this code does not have")
-    version, params = FRONTENDS[contract.frontend_name]
-    problems = []
-    if contract.frontend_version != version:
-        problems.append(f"front-end version {contract.frontend_version} != code's {version}")
-    for key in sorted(set(params) | set(contract.frontend_params)):
-        theirs, ours = contract.frontend_params.get(key), params.get(key)
-        if theirs != ours:
-            problems.append(f"front-end {key}: model has {theirs!r}, code has {ours!r}")
-    if contract.sample_rate_hz != params.get("sample_rate_hz"):
-        problems.append(f"sample_rate_hz: model has {contract.sample_rate_hz}, code has "
-                        f"{params.get('sample_rate_hz')}")
-    if problems:
-        raise ArtifactError(f"model {contract.name!r} does not match this code's front-end "
-                            f"{contract.frontend_name!r}: " + "; ".join(problems))
 
 
 def save_artifact(model: Any, folder: str | Path, contract: Contract,
@@ -225,76 +101,51 @@ def _replace_folder(staging: Path, folder: Path) -> None:
         item.replace(target)
 
 
-def update_contract(folder: str | Path, **sections: dict[str, Any]) -> Contract:
-    """Merge ``sections`` (e.g. metrics=...) into an artifact's contract.json."""
-    path = Path(folder) / CONTRACT_FILE
-    data = json.loads(path.read_text(encoding="utf-8"))
-    for key, value in sections.items():
-        data[key] = {**(data.get(key) or {}), **value}
-    temporary = path.with_suffix(".json.partial")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
-    return parse_contract(data, str(path))
+class KerasPredictor:
+    """An artifact's Keras model as a batch predictor."""
 
-
-@dataclass
-class LoadedModel:
-    """A checked contract with its Keras model, ready to predict."""
-
-    contract: Contract
-    model: Any
-    folder: Path
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """Output labels in order."""
-        return self.contract.labels
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.input_shape = tuple(model.inputs[0].shape[1:])
+        self.n_outputs = int(model.outputs[0].shape[-1])
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities (N, n_labels) float32 for a batch of features (N, *input_shape)."""
-        if tuple(features.shape[1:]) != self.contract.input_shape:
-            raise ValueError(f"features shape {features.shape[1:]} != model input "
-                             f"{self.contract.input_shape}")
-        probabilities = self.model.predict_on_batch(features)
-        return np.asarray(probabilities, dtype=np.float32)
+        """Probabilities (N, n_labels) float32 for a batch of features."""
+        return np.asarray(self.model.predict_on_batch(features), dtype=np.float32)
+
+    def describe(self) -> str:
+        """A readable name of the device Keras runs on."""
+        import keras
+
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return f"tensorflow GPU {gpus[0].name}" if gpus else "tensorflow CPU"
+        if backend == "jax":
+            import jax
+
+            return f"jax {jax.devices()[0]}"
+        return backend
 
 
-def load_artifact(folder: str | Path) -> LoadedModel:
-    """Load and check an artifact; any problem raises ArtifactError naming it."""
-    folder = Path(folder)
-    contract = read_contract(folder)
-    check_contract(contract)
-    model_path = folder / contract.model_file
-    if not model_path.is_file():
-        raise ArtifactError(f"{folder}: model file {contract.model_file} is missing")
-    model = _load_keras_model(model_path, contract.model_kind)
-    _check_shapes(model, contract, folder)
-    return LoadedModel(contract=contract, model=model, folder=folder)
-
-
-def _load_keras_model(path: Path, model_kind: str) -> Any:
-    """keras.saving.load_model with custom layers registered; corrupt files -> ArtifactError."""
+def open_keras(folder: Path, contract: Contract) -> KerasPredictor:
+    """The artifact's Keras model with its kind's layers registered; problems -> ArtifactError."""
     import keras
 
-    from models import kinds
-
-    kinds.register(model_kind)
+    path = folder / contract.model_file
+    if not path.is_file():
+        raise ArtifactError(f"{folder}: model file {contract.model_file} is missing")
+    kind = MODEL_KINDS.get(contract.model_kind)
+    if kind is None:
+        raise ArtifactError(f"unknown model kind {contract.model_kind!r}; this code knows "
+                            f"{sorted(MODEL_KINDS)}")
+    kind.load_module()
     try:
         if path.name == GRAPH_FILE:
-            return _load_float16(path)
-        return keras.saving.load_model(str(path), compile=False)
+            return KerasPredictor(_load_float16(path))
+        return KerasPredictor(keras.saving.load_model(str(path), compile=False))
     except Exception as error:  # zip, h5 and deserialisation errors come in many types
         raise ArtifactError(f"{path}: cannot load model file ({type(error).__name__}: "
                             f"{error})") from error
-
-
-def _check_shapes(model: Any, contract: Contract, folder: Path) -> None:
-    """The model's input and output shapes must agree with the contract."""
-    input_shape = tuple(model.inputs[0].shape[1:])
-    output_size = model.outputs[0].shape[-1]
-    if input_shape != contract.input_shape:
-        raise ArtifactError(f"{folder}: model input {input_shape} != contract "
-                            f"{contract.input_shape}")
-    if output_size != len(contract.labels):
-        raise ArtifactError(f"{folder}: model has {output_size} outputs but the contract "
-                            f"lists {len(contract.labels)} labels")

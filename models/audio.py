@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.frontend import SAMPLE_RATE_HZ, resample
+from models.resample import SAMPLE_RATE_HZ, resample
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.frontend import FRONTEND_NAME, BfftParams, StreamingBfft, bfft_image
+from models.bfft import BfftParams, StreamingBfft, bfft_image
+from models.registry import FRONTENDS
 
 
 class FeatureExtractor(Protocol):
@@ -53,24 +54,13 @@ class BfftExtractor:
         return bfft_image(window_audio, self.params.sample_rate_hz, self.params)
 
 
-ExtractorFactory = Callable[[dict[str, Any]], FeatureExtractor]
-
-
-def _musicnn_extractor(params: dict[str, Any]) -> FeatureExtractor:
-    """The musicnn-mel extractor (imported on first use)."""
-    from models.musicnn.features import MusicnnExtractor
-
-    return MusicnnExtractor(params)
-
-
-EXTRACTORS: dict[str, ExtractorFactory] = {
-    FRONTEND_NAME: lambda params: BfftExtractor(BfftParams(**params)),
-    "musicnn-mel": _musicnn_extractor,
-}
+def bfft_extractor(params: dict[str, Any]) -> BfftExtractor:
+    """The BFFT extractor for a contract's front-end parameters."""
+    return BfftExtractor(BfftParams(**params))
 
 
 def make_extractor(frontend_name: str, params: dict[str, Any]) -> FeatureExtractor:
     """A fresh extractor (one per source) for a contract's front-end."""
-    if frontend_name not in EXTRACTORS:
+    if frontend_name not in FRONTENDS:
         raise KeyError(f"no feature extractor for front-end {frontend_name!r}")
-    return EXTRACTORS[frontend_name](params)
+    return FRONTENDS[frontend_name].make_extractor(params)

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.io.wavfile
 
 from daemon.service import ModelHandle
-from models.frontend import DEFAULT_PARAMS
+from models.bfft import DEFAULT_PARAMS
 
 LABELS = ("low", "mid", "high")
 

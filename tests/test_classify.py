@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from models.frontend import DEFAULT_PARAMS
+from models.bfft import DEFAULT_PARAMS
 from training.classify import format_song, slice_images
 
 RATE_HZ = DEFAULT_PARAMS.sample_rate_hz

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.frontend import DEFAULT_PARAMS
+from models.bfft import DEFAULT_PARAMS
 from tests.training_synth import SYNTH_RATE_HZ, synth_clip, write_wav
 from training.cli import main
 from training.dataset import build_dataset, find_genre_files

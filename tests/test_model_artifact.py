@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 
 from models import vgg16
-from models.artifact import (
-    ArtifactError,
-    check_contract,
-    contract_for,
-    load_artifact,
-    read_contract,
-    save_artifact,
-    update_contract,
-)
+from models.artifact import contract_for, save_artifact
+from models.contract import ArtifactError, check_contract, read_contract, update_contract
+from models.loader import load_artifact
 
 LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
           "reggae", "rock"]
@@ -178,3 +172,12 @@ def test_float16_storage_halves_size_and_keeps_predictions(model, tmp_path):
     (folder / "weights.f16.npz").write_bytes(b"garbage")
     with pytest.raises(ArtifactError, match="cannot load model file"):
         load_artifact(folder)
+
+
+def test_registry_is_consistent():
+    from models.registry import FRONTENDS, MODEL_KINDS, trainable_kinds
+
+    assert trainable_kinds() == ["tiny-cnn", "vgg16-bfft"]
+    assert all(kind.frontend in FRONTENDS for kind in MODEL_KINDS.values())
+    with pytest.raises(ValueError, match="no training builder"):
+        MODEL_KINDS["musicnn-head"].build(LABELS, "none")

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from daemon.sources.resampler import StreamingResampler
-from models.frontend import SAMPLE_RATE_HZ, resample
+from models.resample import SAMPLE_RATE_HZ, StreamingResampler, resample
 
 
 def _stream(resampler: StreamingResampler, samples: np.ndarray, sizes: list[int]) -> np.ndarray:

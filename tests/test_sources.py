@@ -13,7 +13,7 @@ import pytest
 
 from daemon.sources import BackoffPolicy, PcmDecoder, PcmSource, SourceConfigError
 from daemon.sources.base import Retrier, SourceState, StateReporter
-from models.frontend import SAMPLE_RATE_HZ, resample
+from models.resample import SAMPLE_RATE_HZ, resample
 from tests.sources_helpers import Recorder
 
 

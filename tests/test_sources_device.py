@@ -17,7 +17,7 @@ from daemon.sources import (
     list_input_devices,
     resolve_input_device,
 )
-from models.frontend import SAMPLE_RATE_HZ
+from models.resample import SAMPLE_RATE_HZ
 from tests.sources_helpers import Recorder
 
 DEVICES = [

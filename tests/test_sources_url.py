@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from daemon.sources import BackoffPolicy, UrlSource, is_network_url
-from models.frontend import SAMPLE_RATE_HZ
+from models.resample import SAMPLE_RATE_HZ
 from tests.sources_helpers import Recorder, ffmpeg_children, make_clip
 
 FAST_BACKOFF = BackoffPolicy(initial_seconds=0.1, max_seconds=0.3, jitter_fraction=0.2)

@@ -34,8 +34,10 @@ def images() -> np.ndarray:
 @pytest.mark.parametrize(("quantize", "tolerance"), [("none", 1e-5), ("int8", 0.05)])
 def test_export_round_trip(tiny_artifact, images, tmp_path, quantize, tolerance):
     from daemon.runner import load_model_handle
-    from models.artifact import load_artifact, read_contract
-    from models.tflite_runtime import TFLITE_FILE, export_tflite
+    from models.contract import read_contract
+    from models.export import export_tflite
+    from models.loader import load_artifact
+    from models.tflite_runtime import TFLITE_FILE
 
     folder = tmp_path / "tiny"
     shutil.copytree(tiny_artifact, folder)
@@ -54,7 +56,7 @@ def test_export_round_trip(tiny_artifact, images, tmp_path, quantize, tolerance)
 
 def test_missing_export_and_contract_mismatch_refused(tiny_artifact, tmp_path):
     from daemon.runner import StartupError, load_model_handle
-    from models.tflite_runtime import export_tflite
+    from models.export import export_tflite
 
     folder = tmp_path / "tiny"
     shutil.copytree(tiny_artifact, folder)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from models.artifact import load_artifact, read_contract
+from models.contract import read_contract
+from models.loader import load_artifact
 from tests.training_synth import SYNTH_GENRES, synth_clip, write_synth_dataset, write_wav
 from training.cli import main
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.artifact import load_artifact
+from models.loader import load_artifact
 from training.cli import main
 from training.manifest import SliceRow, write_manifest
 

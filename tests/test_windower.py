@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from daemon.windower import Windower
+from models.bfft import DEFAULT_PARAMS, bfft_image
 from models.features import BfftExtractor
-from models.frontend import DEFAULT_PARAMS, bfft_image
 
 P = DEFAULT_PARAMS
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.frontend import brg_lookup_table
+from models.bfft import brg_lookup_table
 from training.linear import fit_softmax
 from training.manifest import genres_of, read_manifest
 from training.splits import folds
@@ -87,7 +87,7 @@ def head_metrics(model_dir: Path, k: int) -> dict:
 
 def seconds_per_window(model_dir: Path, repeats: int = 5) -> float:
     """Median seconds of one window's inference (features excluded) with the artifact."""
-    from models.artifact import load_artifact
+    from models.loader import load_artifact
 
     loaded = load_artifact(model_dir)
     batch = np.zeros((1, *loaded.contract.input_shape), dtype=np.float32)

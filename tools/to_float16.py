@@ -11,7 +11,9 @@ import logging
 import shutil
 from pathlib import Path
 
-from models.artifact import CONTRACT_FILE, load_artifact, parse_contract, save_artifact
+from models.artifact import save_artifact
+from models.contract import CONTRACT_FILE, parse_contract
+from models.loader import load_artifact
 
 _LOGGER = logging.getLogger("to_float16")
 _KEEP = (".png", ".json", ".md")

@@ -12,8 +12,8 @@ import numpy as np
 from tqdm import tqdm
 
 from models.audio import AudioDecodeError, load_audio
+from models.bfft import DEFAULT_PARAMS
 from models.features import BfftExtractor, FeatureExtractor, make_extractor
-from models.frontend import DEFAULT_PARAMS
 from training.errors import InputError
 from training.metrics import vote
 from training.slicing import MIN_PAD_SECONDS, plan_slices
@@ -85,7 +85,7 @@ def format_song(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``genred classify``; exit status 1 when any file failed."""
-    from models.artifact import load_artifact
+    from models.loader import load_artifact
 
     if not args.hop_seconds > 0:
         raise InputError("--hop-seconds must be > 0")

@@ -23,8 +23,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are the user's input problems (one line, exit status 2)."""
-    from models.artifact import ArtifactError
     from models.audio import AudioDecodeError
+    from models.contract import ArtifactError
 
     errors: list[type[BaseException]] = [InputError, ArtifactError, AudioDecodeError]
     if "models.vgg16" in sys.modules:

@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from models.audio import AudioDecodeError, load_audio
-from models.frontend import DEFAULT_PARAMS, bfft_image
+from models.bfft import DEFAULT_PARAMS, bfft_image
 from training.errors import InputError
 from training.manifest import MANIFEST_FILE, SliceRow, read_manifest, write_manifest
 from training.slicing import AUDIO_EXTENSIONS, plan_slices, source_stem

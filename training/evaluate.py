@@ -37,7 +37,7 @@ def select_rows(rows: list[SliceRow], training: dict, split: str, folds: int | N
 def evaluate(model_dir: Path, data_dir: Path, split: str = "test", folds: int | None = None,
              fold: int | None = None, batch_size: int = 16) -> tuple[str, dict]:
     """Evaluate an artifact on a split; writes figures and metrics; returns (tag, metrics)."""
-    from models.artifact import load_artifact
+    from models.loader import load_artifact
     from training.data import SliceImages, predict_probabilities
 
     loaded = load_artifact(model_dir)
@@ -72,7 +72,7 @@ def write_figures(model_dir: Path, tag: str, matrix: np.ndarray, labels: list[st
 
 def store_metrics(model_dir: Path, tag: str, metrics: dict) -> None:
     """Merge metrics into MODEL_DIR/metrics.json (atomic) and headline numbers into contract."""
-    from models.artifact import update_contract
+    from models.contract import update_contract
 
     path = model_dir / METRICS_FILE
     stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from models.artifact import contract_for, save_artifact
+from models.registry import MODEL_KINDS
 from training.callbacks import TqdmProgress, TrainingTimer, run_callbacks
 from training.data import (
     SliceImages,
@@ -96,12 +97,10 @@ def _training_summary(args: argparse.Namespace, data_dir: Path, rows: list[Slice
 def train_and_save(args: argparse.Namespace, data_dir: Path, rows: list[SliceRow],
                    parts: dict[str, list[SliceRow]], settings: dict) -> dict:
     """Train, test and save the artifact; returns the summary printed by the command."""
-    from training.train import build_model
-
     keras.utils.set_random_seed(args.seed)
     labels = genres_of(rows)
     _LOGGER.info("training %s on %s, %d genres", args.model_kind, describe_device(), len(labels))
-    model = build_model(args.model_kind, labels, args.weights)
+    model = MODEL_KINDS[args.model_kind].build(labels, args.weights)
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     data = _datasets(args, data_dir, parts, labels, shape)
     run_dir = Path(args.runs_dir) / args.name

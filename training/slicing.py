@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.frontend import DEFAULT_PARAMS
+from models.bfft import DEFAULT_PARAMS
 
 SKIP_MIN_SONG_SECONDS = 90.0
 SKIP_EDGE_SECONDS = 30.0

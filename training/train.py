@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import re
 from pathlib import Path
 
+from models.registry import trainable_kinds
 from training.errors import InputError
 from training.manifest import SliceRow, genres_of, read_manifest
 
 _LOGGER = logging.getLogger(__name__)
 
-BUILDERS = {"vgg16-bfft": ("models.vgg16", "build_vgg16"),
-            "tiny-cnn": ("models.tiny", "build_tiny_cnn")}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -45,12 +43,6 @@ def check_weights(model_kind: str, weights: str) -> None:
         ensure_imagenet_weights()
     elif weights != "none" and not Path(weights).is_file():
         raise InputError(f"--weights: file not found: {weights}")
-
-
-def build_model(model_kind: str, labels: list[str], weights: str):
-    """The inference model of ``model_kind`` for ``labels``."""
-    module_name, function = BUILDERS[model_kind]
-    return getattr(importlib.import_module(module_name), function)(labels, weights=weights)
 
 
 def split_settings(args: argparse.Namespace) -> dict:
@@ -99,7 +91,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--name", required=True, help="model name (folder under --models-dir)")
     parser.add_argument("--models-dir", default="models", help="where the artifact goes")
     parser.add_argument("--runs-dir", default="runs", help="checkpoints and logs go here")
-    parser.add_argument("--model-kind", default="vgg16-bfft", choices=sorted(BUILDERS))
+    parser.add_argument("--model-kind", default="vgg16-bfft", choices=trainable_kinds())
     parser.add_argument("--weights", default="imagenet", help="imagenet, none, or a file")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=16)

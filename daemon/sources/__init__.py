@@ -11,7 +11,7 @@ from daemon.sources.decoding import PCM_FORMATS, PcmDecoder
 from daemon.sources.device import DeviceSource, list_input_devices, resolve_input_device
 from daemon.sources.ffmpeg import UrlSource, is_network_url
 from daemon.sources.pcm import PCM_TRANSPORTS, PcmSource
-from daemon.sources.resampler import StreamingResampler
+from models.resample import StreamingResampler
 
 __all__ = [
     "PCM_FORMATS",

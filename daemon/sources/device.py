@@ -20,8 +20,7 @@ from daemon.sources.base import (
     StateCallback,
     StateReporter,
 )
-from daemon.sources.resampler import StreamingResampler
-from models.frontend import SAMPLE_RATE_HZ
+from models.resample import SAMPLE_RATE_HZ, StreamingResampler
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from daemon.sources.base import BackoffPolicy, Retrier, SourceState, StateCallba
 from daemon.sources.decoding import PcmDecoder
 from daemon.sources.pacing import RealtimePacer
 from models.audio import AudioDecodeError, ffmpeg_decode_command
-from models.frontend import SAMPLE_RATE_HZ
+from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ import numpy as np
 
 from daemon.sources.base import SourceConfigError, SourceState, StateCallback, StateReporter
 from daemon.sources.decoding import PCM_FORMATS, PcmDecoder
-from daemon.sources.resampler import StreamingResampler
-from models.frontend import SAMPLE_RATE_HZ
+from models.resample import SAMPLE_RATE_HZ, StreamingResampler
 
 _LOGGER = logging.getLogger(__name__)
 

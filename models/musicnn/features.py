@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from models.frontend import resample
 from models.musicnn.melspec import musicnn_patches
 from models.musicnn.spec import INPUT_SHAPE, PARAMS
+from models.resample import resample
 
 
 def window_patches(window_audio: np.ndarray, params: dict = PARAMS) -> np.ndarray:

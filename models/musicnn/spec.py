@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from models.frontend import DEFAULT_PARAMS, SAMPLE_RATE_HZ
+from models.bfft import DEFAULT_PARAMS
 from models.musicnn.melspec import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES
 from models.musicnn.melspec import SAMPLE_RATE_HZ as MUSICNN_RATE_HZ
+from models.resample import SAMPLE_RATE_HZ
 
 FRONTEND_NAME = "musicnn-mel"
 FRONTEND_VERSION = 1

@@ -9,14 +9,8 @@ import pytest
 import scipy.signal
 from PIL import Image
 
-from models.frontend import (
-    DEFAULT_PARAMS,
-    BfftParams,
-    StreamingBfft,
-    bfft_image,
-    brg_lookup_table,
-    resample,
-)
+from models.bfft import DEFAULT_PARAMS, BfftParams, StreamingBfft, bfft_image, brg_lookup_table
+from models.resample import resample
 
 P = DEFAULT_PARAMS
 _LEVEL_OF_RGB = {tuple(rgb): level for level, rgb in enumerate(brg_lookup_table())}

@@ -1,4 +1,4 @@
-"""Stateful streaming polyphase resampler equal to scipy.signal.resample_poly."""
+"""Resampling to and from the stream rate: offline (resample_poly) and its streaming twin."""
 
 from __future__ import annotations
 
@@ -6,6 +6,21 @@ from math import gcd
 
 import numpy as np
 import scipy.signal
+
+SAMPLE_RATE_HZ = 44100
+"""The rate every source delivers (mono float32); front-ends resample from it."""
+
+
+def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    """Polyphase resampling (scipy.signal.resample_poly) of mono audio between two rates."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if from_hz <= 0 or to_hz <= 0:
+        raise ValueError(f"sample rates must be positive, got {from_hz} -> {to_hz}")
+    if from_hz == to_hz:
+        return samples
+    divisor = gcd(int(from_hz), int(to_hz))
+    up, down = int(to_hz) // divisor, int(from_hz) // divisor
+    return scipy.signal.resample_poly(samples, up, down).astype(np.float32)
 
 
 class StreamingResampler:

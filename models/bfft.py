@@ -1,4 +1,4 @@
-"""BFFT spectrogram image: the one front-end shared by training and the daemon.
+"""BFFT spectrogram image: the front-end of VGG16-style models, shared by training and daemon.
 
 A window of ``n_time_bins * samples_per_bin`` samples (224 bins of 5906 samples at 44.1 kHz,
 29.999 s) becomes a 224x224x3 uint8 image:
@@ -24,17 +24,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from math import gcd
 
 import numpy as np
 import scipy.fft
 import scipy.signal
 
+from models.resample import SAMPLE_RATE_HZ, resample
+
 _LOGGER = logging.getLogger(__name__)
 
 FRONTEND_NAME = "bfft"
 FRONTEND_VERSION = 1
-SAMPLE_RATE_HZ = 44100
 
 
 @dataclass(frozen=True)
@@ -117,25 +117,6 @@ def brg_lookup_table(n_levels: int = 256) -> np.ndarray:
 _BRG_TABLE = brg_lookup_table()
 
 
-def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    """Polyphase resampling (scipy.signal.resample_poly) of mono audio between two rates."""
-    samples = np.asarray(samples, dtype=np.float32)
-    if from_hz <= 0 or to_hz <= 0:
-        raise ValueError(f"sample rates must be positive, got {from_hz} -> {to_hz}")
-    if from_hz == to_hz:
-        return samples
-    divisor = gcd(int(from_hz), int(to_hz))
-    up, down = int(to_hz) // divisor, int(from_hz) // divisor
-    return scipy.signal.resample_poly(samples, up, down).astype(np.float32)
-
-
-def resample_to_contract(
-    samples: np.ndarray, sample_rate_hz: int, params: BfftParams = DEFAULT_PARAMS
-) -> np.ndarray:
-    """Resample mono audio to the contract rate."""
-    return resample(samples, sample_rate_hz, params.sample_rate_hz)
-
-
 class _ColumnMaker:
     """Turns frames of one time bin each into dB columns (one per frame)."""
 
@@ -193,7 +174,7 @@ def bfft_image(
 ) -> np.ndarray:
     """BFFT image of one window of mono audio; shorter input is zero-padded at the end."""
     samples = _as_mono_float32(samples)
-    samples = resample_to_contract(samples, sample_rate_hz, params)
+    samples = resample(samples, sample_rate_hz, params.sample_rate_hz)
     n_window = params.window_samples
     if samples.shape[0] < n_window:
         samples = np.pad(samples, (0, n_window - samples.shape[0]))

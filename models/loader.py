@@ -1,0 +1,98 @@
+"""Load a model artifact for inference: check its contract, open its runtime, check its shapes.
+
+One loader for every runtime: ``keras`` (the artifact's Keras model) and ``tflite`` (its
+``genred export`` file, run by LiteRT / tf.lite). Both are :class:`Predictor` s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from models.artifact import open_keras
+from models.contract import ArtifactError, Contract, check_contract, check_io, read_contract
+from models.tflite_runtime import TflitePredictor
+
+RUNTIMES = ("keras", "tflite")
+
+
+class Predictor(Protocol):
+    """A model runtime: a batch of features (N, *input_shape) -> probabilities (N, n_outputs)."""
+
+    input_shape: tuple[int, ...]
+    n_outputs: int
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (N, n_outputs) float32."""
+        ...
+
+    def describe(self) -> str:
+        """Where inference runs (device, threads), for the log."""
+        ...
+
+
+@dataclass
+class LoadedModel:
+    """A checked contract with its runtime, ready to predict."""
+
+    contract: Contract
+    predictor: Predictor
+    folder: Path
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Output labels in order."""
+        return self.contract.labels
+
+    @property
+    def model(self) -> Any:
+        """The Keras model (keras runtime only)."""
+        return self.predictor.model  # type: ignore[attr-defined]
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (N, n_labels) float32 for a batch of features (N, *input_shape)."""
+        if tuple(features.shape[1:]) != self.contract.input_shape:
+            raise ValueError(f"features shape {features.shape[1:]} != model input "
+                             f"{self.contract.input_shape}")
+        return self.predictor.predict(features)
+
+
+def load_model(folder: str | Path, runtime: str = "keras",
+               num_threads: int | None = None) -> LoadedModel:
+    """Load and check an artifact for ``runtime``; any problem raises ArtifactError naming it.
+
+    ``num_threads``: TFLite interpreter threads (None = every core).
+    """
+    if runtime not in RUNTIMES:
+        raise ArtifactError(f"unknown runtime {runtime!r} (known: {RUNTIMES})")
+    folder = Path(folder)
+    contract = read_contract(folder)
+    check_contract(contract)
+    if runtime == "tflite":
+        path = _tflite_path(folder, contract)
+        predictor: Predictor = TflitePredictor(path, num_threads)
+        where = str(path)
+    else:
+        predictor, where = open_keras(folder, contract), str(folder)
+    check_io(predictor.input_shape, predictor.n_outputs, contract, where)
+    return LoadedModel(contract=contract, predictor=predictor, folder=folder)
+
+
+def load_artifact(folder: str | Path) -> LoadedModel:
+    """Load and check an artifact's Keras model."""
+    return load_model(folder, "keras")
+
+
+def _tflite_path(folder: Path, contract: Contract) -> Path:
+    """The TFLite file the contract notes; ArtifactError when there is none."""
+    note = contract.extra.get("tflite")
+    if not isinstance(note, dict) or not isinstance(note.get("file"), str):
+        raise ArtifactError(f"{folder}: no TFLite export in contract.json (run: genred export "
+                            f"{folder} --format tflite)")
+    path = folder / note["file"]
+    if not path.is_file():
+        raise ArtifactError(f"{folder}: TFLite file {note['file']} is missing")
+    return path
