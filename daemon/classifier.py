@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,10 +39,6 @@ class WindowJob:
     """End of the window, in samples since the source started (exclusive)."""
     sample_rate_hz: int
     """Sample rate of the sample counts above, in Hz."""
-    enqueued_monotonic: float
-    """time.monotonic() when the window was submitted, in seconds."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form data for the caller (e.g. the window's raw RMS); not used by the worker."""
 
 
 PredictBatch = Callable[[np.ndarray], np.ndarray]

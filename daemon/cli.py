@@ -11,7 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from daemon.config import Config, ConfigError, SourceConfig, config_from_dict, load_config
+from daemon.config import Config, ConfigError, read_config
+from daemon.sources import source_from_spec
 
 _LOGGER = logging.getLogger("genred")
 EXIT_BAD_CONFIG = 2
@@ -92,55 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _source_from_spec(spec: str, index: int, args: argparse.Namespace) -> SourceConfig:
-    """Turn a --source SPEC into a SourceConfig."""
-    name = f"source{index + 1}"
-    kind, _, rest = spec.partition(":")
-    parts = [p for p in rest.split(":") if p] if rest else []
-    if kind == "device" and "//" not in rest:
-        device: str | int | None = parts[0] if parts else None
-        if isinstance(device, str) and device.isdigit():
-            device = int(device)
-        return SourceConfig(name=name, kind="device", device=device)
-    if kind in ("stdin", "tcp") and "//" not in rest:
-        return _pcm_source(name, kind, parts)
-    return SourceConfig(name=name, kind="url", url=spec, loop=args.loop,
-                        realtime=not args.no_realtime)
-
-
-def _pcm_source(name: str, kind: str, parts: list[str]) -> SourceConfig:
-    """stdin:RATE[:CHANNELS[:FORMAT]] or tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]."""
-    try:
-        port = int(parts.pop(0)) if kind == "tcp" else 0
-        rate = int(parts[0]) if parts else 44100
-        channels = int(parts[1]) if len(parts) > 1 else 1
-    except (ValueError, IndexError):
-        raise ConfigError(f"--source {kind}: expected numbers, got {':'.join(parts)!r}") \
-            from None
-    pcm_format = parts[2] if len(parts) > 2 else "s16le"
-    if pcm_format not in ("s16le", "f32le"):
-        raise ConfigError(f"--source {kind}: format must be s16le or f32le, got {pcm_format!r}")
-    return SourceConfig(name=name, kind=kind, port=port, sample_rate_hz=rate,
-                        channels=channels, pcm_format=pcm_format)  # type: ignore[arg-type]
-
-
 def resolve_config(args: argparse.Namespace) -> Config:
-    """Load the config file and apply command-line overrides."""
-    config = load_config(args.config)
+    """Read the config file, apply command-line overrides, validate once."""
+    config = read_config(args.config)
     server = config.server
     server = dataclasses.replace(
         server, host=args.host or server.host,
         port=server.port if args.port is None else args.port,
         token=args.token or server.token)
-    sources = config.sources
+    config = dataclasses.replace(config, server=server)
     if args.source:
-        sources = [_source_from_spec(spec, i, args) for i, spec in enumerate(args.source)]
-    data = dataclasses.asdict(dataclasses.replace(config, server=server, sources=sources))
+        options = {"loop": args.loop, "no_realtime": args.no_realtime}
+        config = dataclasses.replace(config, sources=[
+            source_from_spec(spec, f"source{i + 1}", options)
+            for i, spec in enumerate(args.source)])
     if args.model:
-        data["model"] = str(Path(args.model).resolve())
+        config = dataclasses.replace(config, model=str(Path(args.model).resolve()))
     if args.debug:
-        data["log_level"] = "debug"
-    return config_from_dict(data)
+        config = dataclasses.replace(config, log_level="debug")
+    config.validate()
+    return config
 
 
 def _run_command(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,83 +12,12 @@ from typing import Any, Literal
 import yaml
 
 from daemon.schema import ConfigError, build_dataclass, check
+from daemon.smoother import SmoothingConfig
+from daemon.sources import SOURCE_KINDS, SourceConfig
+
+_LOGGER = logging.getLogger(__name__)
 
 TOKEN_ENV = "GENRED_TOKEN"
-SOURCE_KINDS = ("device", "url", "stdin", "tcp")
-URL_SCHEMES = ("http", "https", "file", "rtmp", "rtsp", "udp", "tcp", "srt", "hls")
-
-
-@dataclass(frozen=True)
-class BackoffConfig:
-    """Reconnect timing of network and device sources."""
-
-    initial_seconds: float = 1.0
-    """First retry delay in seconds."""
-    max_seconds: float = 30.0
-    """Longest retry delay in seconds."""
-    multiplier: float = 2.0
-    """Delay growth factor per failed attempt."""
-    jitter_fraction: float = 0.2
-    """Random +/- fraction applied to each delay."""
-
-    def validate(self, path: str) -> None:
-        """Range checks."""
-        check(self.initial_seconds > 0, f"{path}.initial_seconds", "must be > 0",
-               self.initial_seconds)
-        check(self.max_seconds >= self.initial_seconds, f"{path}.max_seconds",
-               "must be >= initial_seconds", self.max_seconds)
-        check(self.multiplier >= 1, f"{path}.multiplier", "must be >= 1", self.multiplier)
-        check(0 <= self.jitter_fraction < 1, f"{path}.jitter_fraction", "must be in [0, 1)",
-               self.jitter_fraction)
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One audio source."""
-
-    name: str
-    """Unique name shown to clients."""
-    kind: str
-    """One of device, url, stdin, tcp."""
-    url: str | None = None
-    """url: a file path or a URL ffmpeg reads (http(s) radio, file, ...)."""
-    device: str | int | None = None
-    """device: input device index or (part of its) name; null = system default."""
-    realtime: bool = True
-    """url files: read at real-time pace (false: as fast as the pipeline allows)."""
-    loop: bool = False
-    """url files: restart at the end instead of ending."""
-    sample_rate_hz: int | None = None
-    """device: capture rate (null = device default); stdin/tcp: PCM rate."""
-    channels: int = 1
-    """stdin/tcp/device: interleaved channels (averaged to mono)."""
-    pcm_format: Literal["s16le", "f32le"] = "s16le"
-    """stdin/tcp: sample format."""
-    host: str = "127.0.0.1"
-    """tcp: address to listen on for a PCM producer."""
-    port: int = 0
-    """tcp: port to listen on."""
-    backoff: BackoffConfig = field(default_factory=BackoffConfig)
-    """Reconnect timing."""
-
-    def validate(self, path: str) -> None:
-        """Kind-specific checks."""
-        check(bool(self.name.strip()), f"{path}.name", "must not be empty", self.name)
-        check(self.kind in SOURCE_KINDS, f"{path}.kind", f"must be one of {SOURCE_KINDS}",
-               self.kind)
-        if self.kind == "url":
-            check(bool(self.url), f"{path}.url", "is required for kind url", self.url)
-            _check_url(self.url or "", f"{path}.url")
-        if self.kind in ("stdin", "tcp"):
-            check(self.sample_rate_hz is not None, f"{path}.sample_rate_hz",
-                   "is required for raw PCM", self.sample_rate_hz)
-        if self.kind == "tcp":
-            check(0 < self.port < 65536, f"{path}.port", "must be in 1..65535", self.port)
-        if self.sample_rate_hz is not None:
-            check(8000 <= self.sample_rate_hz <= 384000, f"{path}.sample_rate_hz",
-                   "must be in 8000..384000", self.sample_rate_hz)
-        check(1 <= self.channels <= 32, f"{path}.channels", "must be in 1..32", self.channels)
-        self.backoff.validate(f"{path}.backoff")
 
 
 @dataclass(frozen=True)
@@ -117,31 +47,6 @@ class ServerConfig:
         check(is_loopback(self.host) or bool(self.token), f"{path}.token",
                f"is required when binding to non-loopback address {self.host!r} "
                f"(set server.token or the {TOKEN_ENV} environment variable)", self.token)
-
-
-@dataclass(frozen=True)
-class SmoothingConfig:
-    """Smoothing of window probabilities and label hysteresis."""
-
-    method: Literal["ema", "mean"] = "ema"
-    """ema (exponential moving average) or mean (moving average over window_hops)."""
-    alpha: float = 0.5
-    """EMA weight of the newest window, in (0, 1]."""
-    window_hops: int = 5
-    """Moving-average length in hops."""
-    hysteresis_margin: float = 0.1
-    """A new genre must lead the current one by this much smoothed probability..."""
-    hysteresis_hops: int = 2
-    """...for this many consecutive hops before the label changes."""
-
-    def validate(self, path: str) -> None:
-        """Range checks."""
-        check(0 < self.alpha <= 1, f"{path}.alpha", "must be in (0, 1]", self.alpha)
-        check(self.window_hops >= 1, f"{path}.window_hops", "must be >= 1", self.window_hops)
-        check(0 <= self.hysteresis_margin < 1, f"{path}.hysteresis_margin",
-               "must be in [0, 1)", self.hysteresis_margin)
-        check(self.hysteresis_hops >= 1, f"{path}.hysteresis_hops", "must be >= 1",
-               self.hysteresis_hops)
 
 
 @dataclass(frozen=True)
@@ -209,27 +114,41 @@ class Config:
             getattr(self, name).validate(prefix + name)
 
 
-def _check_url(url: str, path: str) -> None:
-    """A url source is a URL with a known scheme or a path to an existing file."""
-    if "://" in url:
-        scheme = url.split("://", 1)[0].lower()
-        check(scheme in URL_SCHEMES, path, f"unknown URL scheme (known: {URL_SCHEMES})", url)
-    elif url != "-":
-        check(Path(url).is_file(), path, "file not found", url)
-
-
 def is_loopback(host: str) -> bool:
     """True for localhost and 127.0.0.0/8 / ::1 addresses."""
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def config_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Config:
-    """Build and validate a Config; relative model/file paths resolve against base_dir."""
-    config = build_dataclass(Config, data or {}, "")
+def source_config_type(data: Any, path: str) -> tuple[type[SourceConfig], Any]:
+    """The config class of a source mapping's ``kind``, and the mapping to build it from.
+
+    Keys of other kinds are dropped with a warning (the flat per-source layout of old
+    configs stays loadable); keys no kind knows remain errors.
+    """
+    check(isinstance(data, dict), path, "must be a mapping", data)
+    kind = data.get("kind")
+    check(kind is not None, f"{path}.kind", "is required", kind)
+    check(kind in SOURCE_KINDS, f"{path}.kind", f"must be one of {tuple(SOURCE_KINDS)}", kind)
+    config_type = SOURCE_KINDS[kind]
+    own = {f.name for f in dataclasses.fields(config_type)}
+    other = {f.name for t in SOURCE_KINDS.values() for f in dataclasses.fields(t)} - own
+    ignored = sorted(set(data) & other)
+    if ignored:
+        _LOGGER.warning("%s: %s ignored (not used by kind %s)", path, ", ".join(ignored), kind)
+    return config_type, {k: v for k, v in data.items() if k not in ignored}
+
+
+def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> Config:
+    """Build a Config (not yet validated); relative paths resolve against ``base_dir``."""
+    config = build_dataclass(Config, data or {}, "", {SourceConfig: source_config_type})
     token = config.server.token or os.environ.get(TOKEN_ENV) or None
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, token=token))
-    if base_dir is not None:
-        config = _resolve_paths(config, base_dir)
+    return config if base_dir is None else _resolve_paths(config, base_dir)
+
+
+def config_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Config:
+    """Build and validate a Config; relative model/file paths resolve against base_dir."""
+    config = parse_config(data, base_dir)
     config.validate()
     return config
 
@@ -240,13 +159,12 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         return text if "://" in text or text == "-" or Path(text).is_absolute() \
             else str((base_dir / text).resolve())
 
-    sources = [dataclasses.replace(s, url=resolve(s.url)) if s.kind == "url" and s.url else s
-               for s in config.sources]
+    sources = [source.resolve_paths(resolve) for source in config.sources]
     return dataclasses.replace(config, model=resolve(config.model), sources=sources)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read, parse and validate a YAML config file."""
+def read_config(path: str | Path) -> Config:
+    """Read and parse a YAML config file (not yet validated)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -256,4 +174,11 @@ def load_config(path: str | Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: invalid YAML ({error})") from error
-    return config_from_dict(data or {}, base_dir=path.parent.resolve())
+    return parse_config(data or {}, base_dir=path.parent.resolve())
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse and validate a YAML config file."""
+    config = read_config(path)
+    config.validate()
+    return config

@@ -8,17 +8,33 @@ Server -> client: ``hello``, ``prediction``, ``status``, ``error``; client -> se
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 PROTOCOL_VERSION = 1
-SOURCE_STATES = ("connecting", "warming_up", "live", "silent", "reconnecting", "ended", "error")
 ERROR_CODES = (
     "bad_json", "unknown_type", "too_large", "binary_not_supported", "bad_field",
     "unknown_source",
 )
+
+
+class SourceState(enum.StrEnum):
+    """A source's state as clients see it (the one spelling of it in the code).
+
+    A source reports connecting, live, reconnecting, ended or error itself; the service
+    refines live into warming_up (window not full yet) and silent (newest hop too quiet).
+    """
+
+    CONNECTING = "connecting"
+    WARMING_UP = "warming_up"
+    LIVE = "live"
+    SILENT = "silent"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+    ERROR = "error"
 
 
 class ProtocolError(ValueError):
@@ -43,7 +59,7 @@ class SourceInfo:
     kind: str
     """Source kind: device, url, stdin, tcp."""
     state: str
-    """Current state, one of SOURCE_STATES."""
+    """Current state, a SourceState value."""
     message: str | None = None
     """Human-readable detail of the state, or None."""
 
@@ -123,7 +139,7 @@ class Status:
     source: str
     """Source name."""
     state: str
-    """New state, one of SOURCE_STATES."""
+    """New state, a SourceState value."""
     message: str | None
     """Human-readable detail, or None."""
     wall_time: float
@@ -214,8 +230,8 @@ def _float(obj: dict[str, Any], key: str) -> float:
 
 def _state(obj: dict[str, Any], key: str) -> str:
     value = _str(obj, key)
-    if value not in SOURCE_STATES:
-        raise _bad(key, f"one of {SOURCE_STATES}")
+    if value not in SourceState.__members__.values():
+        raise _bad(key, f"one of {tuple(map(str, SourceState))}")
     return value
 
 

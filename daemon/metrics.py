@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from daemon.messages import SOURCE_STATES
+from daemon.messages import SourceState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 INFERENCE_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -251,11 +251,10 @@ class DaemonMetrics:
 
     def set_source_state(self, source: str, state: str) -> None:
         """Mark ``state`` as the current state of ``source`` (1) and the others 0."""
-        if state not in SOURCE_STATES:
-            raise ValueError(f"unknown source state {state!r}")
-        for candidate in SOURCE_STATES:
+        state = SourceState(state)
+        for candidate in SourceState:
             self.source_state.set(1.0 if candidate == state else 0.0, source=source,
-                                  state=candidate)
+                                  state=str(candidate))
 
     def render(self) -> str:
         """Prometheus text of all daemon metrics."""

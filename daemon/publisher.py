@@ -34,6 +34,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from daemon import messages
+from daemon.config import ServerConfig
 from daemon.messages import Prediction
 from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from daemon.metrics import DaemonMetrics
@@ -55,7 +56,7 @@ class _SourceRecord:
     kind: str
     """Source kind (device, url, stdin, tcp; 'unknown' if only predictions were seen)."""
     state: str
-    """Current state, one of SOURCE_STATES."""
+    """Current state (a SourceState)."""
     message: str | None = None
     """Detail of the current state."""
     status_json: str | None = None
@@ -148,20 +149,17 @@ def _is_upgrade(request: Request) -> bool:
 class Publisher:
     """Serves live predictions over WebSocket and the page, /metrics and /healthz over HTTP."""
 
-    def __init__(self, *, model_name: str, labels: Sequence[str], metrics: DaemonMetrics,
-                 health: Callable[[], dict[str, Any]], host: str = "127.0.0.1",
-                 port: int = 8765, token: str | None = None,
-                 allowed_origins: Sequence[str] | None = None, client_queue_size: int = 64,
-                 max_message_bytes: int = 4096, write_limit_bytes: int = 32 * 1024,
-                 close_timeout_s: float = 1.0) -> None:
-        if client_queue_size < 1 or max_message_bytes < 1:
-            raise ValueError("client_queue_size and max_message_bytes must be >= 1")
-        self._host, self._requested_port = host, port
+    def __init__(self, server: ServerConfig, *, model_name: str, labels: Sequence[str],
+                 metrics: DaemonMetrics, health: Callable[[], dict[str, Any]],
+                 write_limit_bytes: int = 32 * 1024, close_timeout_s: float = 1.0) -> None:
+        self._host, self._requested_port = server.host, server.port
         self._model_name, self._labels = model_name, tuple(labels)
         self._metrics, self._health = metrics, health
-        self._token = token or None
-        self._allowed_origins = None if allowed_origins is None else frozenset(allowed_origins)
-        self._queue_size, self._max_message_bytes = client_queue_size, max_message_bytes
+        self._token = server.token or None
+        self._allowed_origins = (None if server.allowed_origins is None
+                                 else frozenset(server.allowed_origins))
+        self._queue_size = server.client_queue_size
+        self._max_message_bytes = server.max_message_bytes
         self._write_limit_bytes, self._close_timeout_s = write_limit_bytes, close_timeout_s
         self._sources: dict[str, _SourceRecord] = {}
         self._clients: set[_Client] = set()
@@ -203,8 +201,7 @@ class Publisher:
     def set_source_state(self, name: str, kind: str, state: str,
                          message: str | None = None) -> None:
         """Record a source's state and broadcast a ``status`` event."""
-        if state not in messages.SOURCE_STATES:
-            raise ValueError(f"unknown source state {state!r}")
+        state = messages.SourceState(state)
         status = messages.Status(source=name, state=state, message=message,
                                  wall_time=time.time())
         text = status.to_json()
@@ -221,7 +218,8 @@ class Publisher:
             _LOGGER.warning("dropping non-finite prediction of source %s", prediction.source)
             return
         record = self._sources.setdefault(prediction.source,
-                                          _SourceRecord(kind="unknown", state="live"))
+                                          _SourceRecord(kind="unknown",
+                                                        state=messages.SourceState.LIVE))
         record.prediction_json = text
         self._broadcast(prediction.source, text)
 

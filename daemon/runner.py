@@ -7,8 +7,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from daemon.config import Config, SourceConfig
-from daemon.service import ModelHandle, Service, StateCallback
+from daemon.config import Config
+from daemon.service import ModelHandle, Service
+from daemon.sources import SourceConfigError
 from models.contract import ArtifactError
 from models.loader import load_model
 
@@ -41,30 +42,12 @@ def load_model_handle(folder: str, runtime: str = "keras",
                        predict_batch=loaded.predict)
 
 
-def make_source(config: SourceConfig, on_state: StateCallback) -> object:
-    """Construct the source a SourceConfig describes."""
-    from daemon import sources
-
-    backoff = sources.BackoffPolicy(**vars(config.backoff))
-    if config.kind == "url":
-        return sources.UrlSource(config.name, config.url or "", realtime=config.realtime,
-                                 loop=config.loop, on_state=on_state, backoff=backoff)
-    if config.kind in ("stdin", "tcp"):
-        return sources.PcmSource(config.name, config.kind, config.sample_rate_hz or 44100,
-                                 channels=config.channels, pcm_format=config.pcm_format,
-                                 host=config.host, port=config.port, on_state=on_state)
-    return sources.DeviceSource(config.name, config.device, config.sample_rate_hz,
-                                channels=config.channels, on_state=on_state, backoff=backoff)
-
-
 async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], None],
                      model: ModelHandle | None = None) -> int:
     """Run the daemon until ``install_signals``' event is set; returns the exit status."""
-    from daemon.sources import SourceConfigError
-
     model = model or load_model_handle(config.model, config.inference.runtime,
                                        config.inference.num_threads)
-    service = Service(config, model, make_source)
+    service = Service(config, model)
     try:
         service.create_sources()
     except SourceConfigError as error:

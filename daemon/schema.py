@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Literal
+
+Chooser = Callable[[Any, str], tuple[type, Any]]
+"""(data, key path) -> (the concrete dataclass to build, the data to build it from)."""
 
 
 class ConfigError(ValueError):
@@ -18,7 +22,7 @@ def check(ok: bool, path: str, rule: str, value: Any) -> None:
         raise ConfigError(f"{path}: {rule}, got {value!r}")
 
 
-def _convert(value: Any, kind: Any, path: str) -> Any:
+def _convert(value: Any, kind: Any, path: str, choose: dict[type, Chooser]) -> Any:
     """Check/convert one YAML value against a type annotation."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
@@ -28,7 +32,7 @@ def _convert(value: Any, kind: Any, path: str) -> Any:
         errors = []
         for option in (o for o in options if o is not type(None)):
             try:
-                return _convert(value, option, path)
+                return _convert(value, option, path, choose)
             except ConfigError as error:
                 errors.append(str(error))
         raise ConfigError(errors[0] if len(errors) == 1 else
@@ -40,9 +44,10 @@ def _convert(value: Any, kind: Any, path: str) -> Any:
     if origin is list:
         check(isinstance(value, list), path, "must be a list", value)
         (item_kind,) = typing.get_args(kind)
-        return [_convert(item, item_kind, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [_convert(item, item_kind, f"{path}[{i}]", choose)
+                for i, item in enumerate(value)]
     if dataclasses.is_dataclass(kind):
-        return build_dataclass(kind, value, path)
+        return build_dataclass(kind, value, path, choose)
     return _convert_scalar(value, kind, path)
 
 
@@ -61,8 +66,15 @@ def _type_name(kind: Any) -> str:
     return " or ".join(getattr(a, "__name__", str(a)) for a in typing.get_args(kind))
 
 
-def build_dataclass(cls: type, data: Any, path: str) -> Any:
-    """Instantiate dataclass ``cls`` from a mapping, refusing unknown keys."""
+def build_dataclass(cls: type, data: Any, path: str,
+                    choose: dict[type, Chooser] | None = None) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, refusing unknown keys.
+
+    ``choose`` maps a base dataclass to a function picking the subclass to build.
+    """
+    choose = choose or {}
+    if cls in choose:
+        cls, data = choose[cls](data, path)
     where = path or "config"
     check(isinstance(data, dict), where, "must be a mapping", data)
     hints = typing.get_type_hints(cls)
@@ -73,7 +85,7 @@ def build_dataclass(cls: type, data: Any, path: str) -> Any:
                           f"(known keys: {', '.join(fields)})")
     values = {}
     for name, item in data.items():
-        values[name] = _convert(item, hints[name], f"{path + '.' if path else ''}{name}")
+        values[name] = _convert(item, hints[name], f"{path + '.' if path else ''}{name}", choose)
     missing = [n for n, f in fields.items() if n not in values and
                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     check(not missing, f"{where}.{missing[0]}" if missing else where, "is required", None)

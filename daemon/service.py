@@ -7,25 +7,31 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from daemon.classifier import InferenceWorker, WindowJob
-from daemon.config import Config, SourceConfig
-from daemon.messages import Prediction
+from daemon.config import Config
+from daemon.messages import Prediction, SourceState
 from daemon.metrics import DaemonMetrics
 from daemon.publisher import Publisher
-from daemon.smoother import Smoother, SmootherConfig
+from daemon.smoother import Smoother
+from daemon.sources import SourceConfig, StateCallback
 from daemon.windower import Window, Windower
 from models.features import make_extractor
 from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
 
-StateCallback = Callable[[str, str | None], None]
 SourceFactory = Callable[[SourceConfig, StateCallback], Any]
+"""Makes a source from its config (default: the config's own build)."""
+
+
+def build_source(config: SourceConfig, on_state: StateCallback) -> Any:
+    """The source a SourceConfig describes."""
+    return config.build(on_state)
 
 
 @dataclass
@@ -52,42 +58,38 @@ class _SourceRuntime:
     windower: Windower
     smoother: Smoother
     source: Any = None
-    source_state: str = "connecting"
-    published_state: str | None = None
+    source_state: SourceState = SourceState.CONNECTING
+    published_state: SourceState | None = None
     message: str | None = None
     windows: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    overflows_seen: int = 0
 
 
 class Service:
     """The genred daemon's pipeline, run until ``stop`` is set."""
 
-    def __init__(self, config: Config, model: ModelHandle, source_factory: SourceFactory,
+    def __init__(self, config: Config, model: ModelHandle,
+                 source_factory: SourceFactory = build_source,
                  metrics: DaemonMetrics | None = None) -> None:
         self.config = config
         self.model = model
         self.metrics = metrics or DaemonMetrics()
         self._source_factory = source_factory
         self._started_monotonic = time.monotonic()
-        smoothing = SmootherConfig(**vars(config.smoothing))
         self._runtimes = {
             s.name: _SourceRuntime(
                 config=s,
                 windower=model.windower(config.window.hop_seconds,
                                         config.window.silence_rms_dbfs),
-                smoother=Smoother(len(model.labels), smoothing),
+                smoother=Smoother(len(model.labels), config.smoothing),
             )
             for s in config.sources
         }
         self.worker = InferenceWorker(model.predict_batch,
                                       max_batch_size=config.inference.max_batch_size,
                                       on_inference=self._on_inference)
-        server = config.server
-        self.publisher = Publisher(
-            model_name=model.name, labels=model.labels, metrics=self.metrics,
-            health=self.health, host=server.host, port=server.port, token=server.token,
-            allowed_origins=server.allowed_origins, client_queue_size=server.client_queue_size,
-            max_message_bytes=server.max_message_bytes)
+        self.publisher = Publisher(config.server, model_name=model.name, labels=model.labels,
+                                   metrics=self.metrics, health=self.health)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
@@ -108,6 +110,8 @@ class Service:
     def create_sources(self) -> None:
         """Construct every source (bad device names etc. raise here, before anything starts)."""
         for name, runtime in self._runtimes.items():
+            if runtime.source is not None:
+                continue
             runtime.source = self._source_factory(
                 runtime.config, lambda state, message, n=name: self._on_source_state(n, state,
                                                                                      message))
@@ -123,6 +127,7 @@ class Service:
         hop = next(iter(self._runtimes.values())).windower.hop_seconds if self._runtimes else 0
         _LOGGER.info("model %s, %d sources, hop %.3f s", self.model.name, len(self._runtimes),
                      hop)
+        self.create_sources()
         try:
             async with asyncio.TaskGroup() as group:
                 worker_task = group.create_task(self.worker.run(self._on_result))
@@ -148,21 +153,19 @@ class Service:
         """Move one source's chunks through its windower; a failure ends only this source."""
         runtime = self._runtimes[name]
         try:
-            if runtime.source is None:
-                self.create_sources()
             async for chunk in runtime.source.chunks():
                 self._on_chunk(name, runtime, chunk)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # one failing source never stops the others
             _LOGGER.exception("source %s failed", name)
-            self._on_source_state(name, "error", f"{type(error).__name__}: {error}")
+            self._on_source_state(name, SourceState.ERROR, f"{type(error).__name__}: {error}")
 
     def _on_chunk(self, name: str, runtime: _SourceRuntime, chunk: np.ndarray) -> None:
         """Feed a chunk; submit a due window or report warm-up/silence."""
         window = runtime.windower.push(chunk)
-        if runtime.source_state != "live":
-            self._on_source_state(name, "live", None)
+        if runtime.source_state != SourceState.LIVE:
+            self._on_source_state(name, SourceState.LIVE, None)
         if window is None:
             return
         if window.silent:
@@ -178,34 +181,32 @@ class Service:
     def _count_overflows(self, name: str, runtime: _SourceRuntime) -> None:
         """Mirror the source's overflow count into the metrics."""
         overflows = int(getattr(runtime.source, "overflows", 0))
-        seen = runtime.extra.get("overflows", 0)
-        if overflows > seen:
-            self.metrics.source_overflows.inc(overflows - seen, source=name)
-            runtime.extra["overflows"] = overflows
+        if overflows > runtime.overflows_seen:
+            self.metrics.source_overflows.inc(overflows - runtime.overflows_seen, source=name)
+            runtime.overflows_seen = overflows
 
     def _job(self, name: str, runtime: _SourceRuntime, window: Window) -> WindowJob:
         """Wrap a window for the inference worker."""
         return WindowJob(
             source_name=name, features=window.features, window_start_sample=window.start_sample,
             window_end_sample=window.end_sample,
-            sample_rate_hz=runtime.windower.sample_rate_hz,
-            enqueued_monotonic=time.monotonic(), extra={"rms_dbfs": window.rms_dbfs})
+            sample_rate_hz=runtime.windower.sample_rate_hz)
 
     def _on_source_state(self, name: str, state: str, message: str | None) -> None:
         """A source reported connecting/live/reconnecting/ended/error."""
         runtime = self._runtimes[name]
-        runtime.source_state, runtime.message = state, message
-        if state != "live":
+        runtime.source_state, runtime.message = SourceState(state), message
+        if state != SourceState.LIVE:
             runtime.smoother.reset()
         self._publish_state(name, runtime)
 
     def _publish_state(self, name: str, runtime: _SourceRuntime, silent: bool = False) -> None:
         """Derive the public state (warming_up/silent refine live) and broadcast changes."""
         state = runtime.source_state
-        if state == "live" and not runtime.windower.warm:
-            state = "warming_up"
-        elif state == "live" and silent:
-            state = "silent"
+        if state == SourceState.LIVE and not runtime.windower.warm:
+            state = SourceState.WARMING_UP
+        elif state == SourceState.LIVE and silent:
+            state = SourceState.SILENT
         if state != runtime.published_state:
             runtime.published_state = state
             self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)

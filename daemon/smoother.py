@@ -17,38 +17,38 @@ from typing import Literal
 
 import numpy as np
 
+from daemon.schema import check
+
 _LOGGER = logging.getLogger(__name__)
 
 SmoothingMethod = Literal["ema", "mean"]
 
 
 @dataclass(frozen=True)
-class SmootherConfig:
-    """How probabilities are smoothed over hops and when the reported label may switch."""
+class SmoothingConfig:
+    """Smoothing of window probabilities and label hysteresis (config key ``smoothing``)."""
 
     method: SmoothingMethod = "ema"
-    """"ema" (exponential moving average) or "mean" (moving average of window_hops hops)."""
+    """ema (exponential moving average) or mean (moving average over window_hops)."""
     alpha: float = 0.5
-    """EMA weight of the newest window's probabilities, in (0, 1]; 1 disables smoothing."""
-    window_hops: int = 4
-    """Moving-average length in hops (method "mean" only); at least 1."""
+    """EMA weight of the newest window, in (0, 1]."""
+    window_hops: int = 5
+    """Moving-average length in hops."""
     hysteresis_margin: float = 0.1
-    """Probability margin (0..1) by which a challenger must exceed the current label."""
+    """A new genre must lead the current one by this much smoothed probability..."""
     hysteresis_hops: int = 2
-    """Consecutive hops (K >= 1) a challenger must lead by the margin before the label switches."""
+    """...for this many consecutive hops before the label changes."""
 
-    def __post_init__(self) -> None:
-        """Reject out-of-range settings."""
-        if self.method not in ("ema", "mean"):
-            raise ValueError(f"method must be 'ema' or 'mean', got {self.method!r}")
-        if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {self.alpha!r}")
-        if int(self.window_hops) != self.window_hops or self.window_hops < 1:
-            raise ValueError(f"window_hops must be an int >= 1, got {self.window_hops!r}")
-        if not 0.0 <= self.hysteresis_margin < 1.0:
-            raise ValueError(f"hysteresis_margin must be in [0, 1), got {self.hysteresis_margin!r}")
-        if int(self.hysteresis_hops) != self.hysteresis_hops or self.hysteresis_hops < 1:
-            raise ValueError(f"hysteresis_hops must be an int >= 1, got {self.hysteresis_hops!r}")
+    def validate(self, path: str = "smoothing") -> None:
+        """Range checks (ConfigError, a ValueError, naming the key path)."""
+        check(self.method in ("ema", "mean"), f"{path}.method", "must be one of ['ema', 'mean']",
+              self.method)
+        check(0 < self.alpha <= 1, f"{path}.alpha", "must be in (0, 1]", self.alpha)
+        check(self.window_hops >= 1, f"{path}.window_hops", "must be >= 1", self.window_hops)
+        check(0 <= self.hysteresis_margin < 1, f"{path}.hysteresis_margin",
+               "must be in [0, 1)", self.hysteresis_margin)
+        check(self.hysteresis_hops >= 1, f"{path}.hysteresis_hops", "must be >= 1",
+               self.hysteresis_hops)
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,13 @@ class SmoothedResult:
 class Smoother:
     """Smooths a stream of probability vectors and reports a label with hysteresis."""
 
-    def __init__(self, n_labels: int, config: SmootherConfig | None = None) -> None:
+    def __init__(self, n_labels: int, config: SmoothingConfig | None = None) -> None:
         """Create a smoother for vectors of ``n_labels`` probabilities."""
         if int(n_labels) != n_labels or n_labels < 1:
             raise ValueError(f"n_labels must be an int >= 1, got {n_labels!r}")
         self._n_labels = int(n_labels)
-        self._config = config if config is not None else SmootherConfig()
+        self._config = config if config is not None else SmoothingConfig()
+        self._config.validate()
         self._history: deque[np.ndarray] = deque(maxlen=self._config.window_hops)
         self._ema: np.ndarray | None = None
         self._label_index: int | None = None
@@ -81,7 +82,7 @@ class Smoother:
         self._challenger_hops = 0
 
     @property
-    def config(self) -> SmootherConfig:
+    def config(self) -> SmoothingConfig:
         """The smoothing configuration."""
         return self._config
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,9 +25,12 @@ def make_job(source_name: str, job_id: int, window_start_sample: int = 0) -> Win
         window_start_sample=window_start_sample,
         window_end_sample=window_start_sample + 100,
         sample_rate_hz=44100,
-        enqueued_monotonic=time.monotonic(),
-        extra={"id": job_id},
     )
+
+
+def id_of(job: WindowJob) -> int:
+    """The id a make_job job carries in its features."""
+    return int(job.features.flat[0])
 
 
 class FakeModel:
@@ -91,7 +93,7 @@ class Collector:
             await self._changed.wait()
 
     def result_ids(self) -> list[int]:
-        return [job.extra["id"] for job, _ in self.results]
+        return [id_of(job) for job, _ in self.results]
 
 
 class Harness:
@@ -192,9 +194,9 @@ async def test_results_are_associated_with_their_jobs(harness: Harness) -> None:
     await harness.collector.wait_until(lambda: len(harness.collector.results) == 6)
     assert harness.collector.result_ids() == list(submitted.values())
     for job, row in harness.collector.results:
-        assert job.extra["id"] == submitted[job.source_name]
-        assert job.window_start_sample == job.extra["id"]
-        np.testing.assert_array_equal(row, [job.extra["id"], -job.extra["id"]])
+        assert id_of(job) == submitted[job.source_name]
+        assert job.window_start_sample == id_of(job)
+        np.testing.assert_array_equal(row, [id_of(job), -id_of(job)])
 
 
 async def test_max_batch_size_splits_pending_windows(harness: Harness) -> None:
@@ -217,7 +219,7 @@ async def test_predict_exception_is_survived(
         worker.submit("a", make_job("a", 1))
         worker.submit("b", make_job("b", 2))
         await harness.collector.wait_until(lambda: len(harness.collector.failures) == 2)
-    assert [job.extra["id"] for job, _ in harness.collector.failures] == [1, 2]
+    assert [id_of(job) for job, _ in harness.collector.failures] == [1, 2]
     assert all(isinstance(exc, RuntimeError) for _, exc in harness.collector.failures)
     assert any(record.exc_info is not None for record in caplog.records)
     assert (worker.errors, worker.windows_failed, worker.batches) == (1, 2, 0)
@@ -241,9 +243,9 @@ async def test_async_and_failing_callbacks(caplog: pytest.LogCaptureFixture) -> 
 
     async def on_result(job: WindowJob, row: np.ndarray) -> None:
         await asyncio.wait_for(asyncio.sleep(0), TIMEOUT_SECONDS)
-        if job.extra["id"] == 1:
+        if id_of(job) == 1:
             raise KeyError("downstream bug")
-        delivered.append(job.extra["id"])
+        delivered.append(id_of(job))
         done.set()
 
     worker = InferenceWorker(FakeModel())

@@ -25,7 +25,6 @@ from websockets.sync.client import ClientConnection, connect
 
 from daemon import messages
 from daemon.config import config_from_dict
-from daemon.runner import make_source
 from daemon.service import Service
 from tests.daemon_helpers import fake_model
 from tests.real_helpers import free_port
@@ -70,7 +69,7 @@ def _serve(daemon: RunningDaemon) -> None:
             "sources": [{"name": SOURCE, "kind": "tcp", "port": daemon.pcm_port,
                          "sample_rate_hz": 44100, "channels": CHANNELS,
                          "pcm_format": "f32le"}]})
-        daemon.service = Service(config, fake_model(), make_source)
+        daemon.service = Service(config, fake_model())
         daemon.service.create_sources()
         await daemon.service.start_server()
         daemon.loop, daemon.stop = asyncio.get_running_loop(), asyncio.Event()

@@ -9,13 +9,13 @@ import pytest
 from daemon.messages import (
     ERROR_CODES,
     PROTOCOL_VERSION,
-    SOURCE_STATES,
     Error,
     Hello,
     Message,
     Prediction,
     ProtocolError,
     SourceInfo,
+    SourceState,
     Status,
     Subscribe,
     from_json,
@@ -124,5 +124,5 @@ def test_non_finite_numbers_are_not_serialized() -> None:
 
 
 def test_source_states() -> None:
-    assert SOURCE_STATES == ("connecting", "warming_up", "live", "silent", "reconnecting",
+    assert tuple(SourceState) == ("connecting", "warming_up", "live", "silent", "reconnecting",
                              "ended", "error")

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from daemon.messages import SOURCE_STATES
+from daemon.messages import SourceState
 from daemon.metrics import Counter, DaemonMetrics, Gauge, Histogram, Registry, format_value
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -120,7 +120,7 @@ def test_daemon_metrics_full_exposition() -> None:
         "genred_source_overflows_total", "genred_uptime_seconds"}
     assert families["genred_uptime_seconds"] == [("genred_uptime_seconds", "", 12.5)]
     states = {labels: value for _, labels, value in families["genred_source_state"]}
-    assert len(states) == len(SOURCE_STATES)
+    assert len(states) == len(SourceState)
     assert states['source="mic",state="live"'] == 1
     assert sum(states.values()) == 1
     assert families["genred_client_messages_dropped_total"][0][2] == 7

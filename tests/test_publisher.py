@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
+from daemon.config import ServerConfig
 from daemon.messages import Prediction
 from daemon.metrics import DaemonMetrics
 from daemon.publisher import MAX_FRAME_FACTOR, Publisher
@@ -36,10 +38,13 @@ async def make_publisher() -> AsyncIterator[PublisherFactory]:
     started: list[Publisher] = []
 
     async def factory(**settings: Any) -> Publisher:
+        server_keys = {field.name for field in dataclasses.fields(ServerConfig)}
+        server = ServerConfig(**{"host": "127.0.0.1", "port": 0, **{
+            key: value for key, value in settings.items() if key in server_keys}})
         settings = {"model_name": "test-model", "labels": LABELS, "metrics": DaemonMetrics(),
-                    "health": lambda: {"status": "ok", "sources": 0}, "host": "127.0.0.1",
-                    "port": 0, **settings}
-        publisher = Publisher(**settings)
+                    "health": lambda: {"status": "ok", "sources": 0},
+                    **{key: value for key, value in settings.items() if key not in server_keys}}
+        publisher = Publisher(server, **settings)
         await within(publisher.start())
         started.append(publisher)
         return publisher

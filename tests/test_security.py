@@ -20,7 +20,6 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from daemon.config import config_from_dict
-from daemon.runner import make_source
 from daemon.service import Service
 from tests.conftest import REPO_ROOT
 from tests.daemon_helpers import fake_model
@@ -97,7 +96,7 @@ async def guarded_service() -> AsyncIterator[int]:
     config = config_from_dict({"server": {"host": "0.0.0.0", "port": 0, "token": TOKEN,
                                           "allowed_origins": [ALLOWED_ORIGIN]},
                                "sources": []})
-    service = Service(config, fake_model(), make_source)
+    service = Service(config, fake_model())
     service.create_sources()
     await asyncio.wait_for(service.start_server(), 10)
     stop = asyncio.Event()

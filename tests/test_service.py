@@ -11,7 +11,6 @@ import pytest
 import websockets
 
 from daemon.config import config_from_dict
-from daemon.runner import make_source
 from daemon.service import Service
 from tests.daemon_helpers import fake_model, fake_predict, read_until, write_tone_wav
 
@@ -22,7 +21,7 @@ def make_config(sources: list[dict], **extra) -> object:
 
 @contextlib.asynccontextmanager
 async def running(config, model=None):
-    service = Service(config, model or fake_model(), make_source)
+    service = Service(config, model or fake_model())
     service.create_sources()
     await asyncio.wait_for(service.start_server(), 10)
     stop = asyncio.Event()

@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from daemon.smoother import SmoothedResult, Smoother, SmootherConfig
+from daemon.smoother import SmoothedResult, Smoother, SmoothingConfig
 
 
-def _raw(hysteresis_margin: float, hysteresis_hops: int) -> SmootherConfig:
+def _raw(hysteresis_margin: float, hysteresis_hops: int) -> SmoothingConfig:
     """Config without smoothing (EMA alpha=1), so a test sees the hysteresis alone."""
-    return SmootherConfig(
+    return SmoothingConfig(
         method="ema",
         alpha=1.0,
         hysteresis_margin=hysteresis_margin,
@@ -25,7 +25,7 @@ def _feed(smoother: Smoother, rows: list[list[float]]) -> list[SmoothedResult]:
 
 
 def test_ema_matches_hand_computed_values() -> None:
-    smoother = Smoother(3, SmootherConfig(method="ema", alpha=0.25, hysteresis_hops=1))
+    smoother = Smoother(3, SmoothingConfig(method="ema", alpha=0.25, hysteresis_hops=1))
     first, second, third = _feed(smoother, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
     np.testing.assert_allclose(first.probabilities, [1.0, 0.0, 0.0])
     np.testing.assert_allclose(second.probabilities, [0.75, 0.25, 0.0])
@@ -36,7 +36,7 @@ def test_ema_matches_hand_computed_values() -> None:
 
 
 def test_moving_average_uses_last_window_hops() -> None:
-    smoother = Smoother(2, SmootherConfig(method="mean", window_hops=3, hysteresis_hops=1))
+    smoother = Smoother(2, SmoothingConfig(method="mean", window_hops=3, hysteresis_hops=1))
     results = _feed(smoother, [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.8]])
     np.testing.assert_allclose(results[0].probabilities, [1.0, 0.0])
     np.testing.assert_allclose(results[1].probabilities, [0.5, 0.5])
@@ -46,7 +46,7 @@ def test_moving_average_uses_last_window_hops() -> None:
 
 
 def test_output_is_normalised_float_copy() -> None:
-    smoother = Smoother(3, SmootherConfig(method="ema", alpha=0.5))
+    smoother = Smoother(3, SmoothingConfig(method="ema", alpha=0.5))
     result = smoother.update(np.array([2.0, 1.0, 1.0], dtype=np.float32))
     assert result.probabilities.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(result.probabilities, [0.5, 0.25, 0.25])
@@ -56,7 +56,7 @@ def test_output_is_normalised_float_copy() -> None:
 
 
 def test_first_label_is_taken_immediately() -> None:
-    smoother = Smoother(4, SmootherConfig(hysteresis_hops=5, hysteresis_margin=0.5))
+    smoother = Smoother(4, SmoothingConfig(hysteresis_hops=5, hysteresis_margin=0.5))
     assert smoother.label_index is None
     result = smoother.update(np.array([0.1, 0.2, 0.4, 0.3]))
     assert (result.label_index, result.changed) == (2, True)
@@ -114,7 +114,7 @@ def test_alternating_challengers_do_not_accumulate() -> None:
 
 
 def test_ema_smoothing_delays_switch() -> None:
-    smoother = Smoother(2, SmootherConfig(alpha=0.5, hysteresis_margin=0.0, hysteresis_hops=1))
+    smoother = Smoother(2, SmoothingConfig(alpha=0.5, hysteresis_margin=0.0, hysteresis_hops=1))
     smoother.update(np.array([1.0, 0.0]))
     # smoothed label-1 probability: 0.5, 0.75 -> equal at hop 1, leads at hop 2
     first, second = _feed(smoother, [[0.0, 1.0], [0.0, 1.0]])
@@ -123,7 +123,7 @@ def test_ema_smoothing_delays_switch() -> None:
 
 
 def test_reset_forgets_history_and_label() -> None:
-    smoother = Smoother(2, SmootherConfig(alpha=0.1, hysteresis_hops=4))
+    smoother = Smoother(2, SmoothingConfig(alpha=0.1, hysteresis_hops=4))
     _feed(smoother, [[0.9, 0.1]] * 5)
     smoother.reset()
     assert smoother.label_index is None
@@ -133,7 +133,7 @@ def test_reset_forgets_history_and_label() -> None:
 
 
 def test_reset_clears_moving_average_window() -> None:
-    smoother = Smoother(2, SmootherConfig(method="mean", window_hops=4))
+    smoother = Smoother(2, SmoothingConfig(method="mean", window_hops=4))
     _feed(smoother, [[1.0, 0.0]] * 4)
     smoother.reset()
     np.testing.assert_allclose(smoother.update(np.array([0.3, 0.7])).probabilities, [0.3, 0.7])
@@ -151,7 +151,7 @@ def test_reset_clears_moving_average_window() -> None:
     ],
 )
 def test_bad_probabilities_raise_and_leave_state_intact(bad: list[Any]) -> None:
-    smoother = Smoother(3, SmootherConfig(alpha=0.5))
+    smoother = Smoother(3, SmoothingConfig(alpha=0.5))
     smoother.update(np.array([0.6, 0.2, 0.2]))
     with pytest.raises(ValueError):
         smoother.update(np.array(bad, dtype=np.float64))
@@ -173,7 +173,7 @@ def test_bad_probabilities_raise_and_leave_state_intact(bad: list[Any]) -> None:
 )
 def test_bad_config_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        SmootherConfig(**kwargs)
+        Smoother(3, SmoothingConfig(**kwargs))
 
 
 def test_bad_label_count_rejected() -> None:

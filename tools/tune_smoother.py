@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.smoother import Smoother, SmootherConfig
+from daemon.smoother import Smoother, SmoothingConfig
 from models.audio import load_audio
 from models.musicnn.spec import PARAMS
 from models.musicnn_head import window_embeddings
@@ -57,7 +57,7 @@ def sequence_probabilities(head: SoftmaxModel, first: list[Path], second: list[P
     return head.predict_proba(embeddings), centres, ends / rate, audio_a.shape[0] / rate
 
 
-def replay(config: SmootherConfig, sequences: list[dict], n_labels: int) -> dict:
+def replay(config: SmoothingConfig, sequences: list[dict], n_labels: int) -> dict:
     """Flicker, lag and accuracy of one configuration over all sequences."""
     flicker_changes, steady_minutes, lags, correct, total = 0, 0.0, [], 0, 0
     for seq in sequences:
@@ -106,7 +106,7 @@ def main() -> None:
             ("ema", "mean"), (0.2, 0.35, 0.5, 1.0), (3, 5), (0.0, 0.05, 0.1), (1, 2, 3)):
         if (method == "ema" and window_hops != 3) or (method == "mean" and alpha != 1.0):
             continue
-        config = SmootherConfig(method=method, alpha=alpha, window_hops=window_hops,
+        config = SmoothingConfig(method=method, alpha=alpha, window_hops=window_hops,
                                 hysteresis_margin=margin, hysteresis_hops=hops)
         rows.append({"method": method, "alpha": alpha, "window_hops": window_hops,
                      "margin": margin, "hops": hops, **replay(config, sequences, len(genres))})

@@ -1,4 +1,4 @@
-"""DeviceSource: a PortAudio input device (via sounddevice), reopened when it fails."""
+"""Source kind ``device``: a PortAudio input device (via sounddevice), reopened when it fails."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from daemon.messages import SourceState
 from daemon.sources.base import (
     BackoffPolicy,
-    Retrier,
-    SourceConfigError,
-    SourceState,
+    SourceBase,
+    SourceConfig,
     StateCallback,
-    StateReporter,
+    check_layout,
 )
+from daemon.sources.portaudio import list_input_devices, resolve_input_device
 from models.resample import SAMPLE_RATE_HZ, StreamingResampler
 
 _LOGGER = logging.getLogger(__name__)
@@ -32,75 +34,43 @@ _STREAMS_OPEN: set[int] = set()
 break them, so a reopening source only refreshes the device list when no other is open)."""
 
 
-def list_input_devices(refresh: bool = False) -> list[dict]:
-    """Input devices: index, name, max_input_channels, default_samplerate, hostapi, is_default.
+@dataclass(frozen=True, kw_only=True)
+class DeviceConfig(SourceConfig):
+    """Config of a ``device`` source."""
 
-    ``refresh`` re-initialises PortAudio so that replugged devices appear (do not use it
-    while other streams are open). Returns [] with a warning if PortAudio is unavailable.
-    """
-    try:
-        import sounddevice
-    except (OSError, ImportError) as error:
-        _LOGGER.warning("PortAudio is not available (%s); no input devices", error)
-        return []
-    try:
-        if refresh:
-            sounddevice._terminate()
-            sounddevice._initialize()
-        devices = sounddevice.query_devices()
-        hostapis = sounddevice.query_hostapis()
-    except sounddevice.PortAudioError as error:
-        _LOGGER.warning("cannot query PortAudio devices: %s", error)
-        return []
-    default_index = _default_input_index(sounddevice)
-    return [
-        {
-            "index": index,
-            "name": str(info["name"]),
-            "max_input_channels": int(info["max_input_channels"]),
-            "default_samplerate": float(info["default_samplerate"]),
-            "hostapi": str(hostapis[info["hostapi"]]["name"]),
-            "is_default": index == default_index,
-        }
-        for index, info in enumerate(devices)
-        if info["max_input_channels"] > 0
-    ]
+    KINDS = ("device",)
 
+    device: str | int | None = None
+    """Input device index or (part of its) name; null = system default."""
+    sample_rate_hz: int | None = None
+    """Capture rate in Hz (null = device default)."""
+    channels: int = 1
+    """Channels captured (averaged to mono)."""
 
-def _default_input_index(sounddevice: Any) -> int:
-    """PortAudio's default input device index, or -1 when there is none."""
-    try:
-        return int(sounddevice.query_devices(kind="input")["index"])
-    except (sounddevice.PortAudioError, KeyError, TypeError, ValueError):
-        return -1
+    def validate(self, path: str) -> None:
+        """Rate and channel ranges."""
+        super().validate(path)
+        check_layout(path, self.sample_rate_hz, self.channels)
+
+    def build(self, on_state: StateCallback) -> DeviceSource:
+        """The capture source (SourceConfigError for an unknown device)."""
+        return DeviceSource(self.name, self.device, self.sample_rate_hz, channels=self.channels,
+                            on_state=on_state, backoff=self.backoff)
+
+    @classmethod
+    def from_spec(cls, spec: str, name: str, options: dict[str, Any]) -> DeviceConfig | None:
+        """'device:' (system default) or 'device:NAME' / 'device:INDEX'."""
+        kind, _, rest = spec.partition(":")
+        if kind != "device" or "//" in rest:
+            return None
+        parts = [p for p in rest.split(":") if p] if rest else []
+        device: str | int | None = parts[0] if parts else None
+        if isinstance(device, str) and device.isdigit():
+            device = int(device)
+        return cls(name=name, kind="device", device=device)
 
 
-def resolve_input_device(device: str | int | None, devices: list[dict]) -> dict:
-    """The input device that ``device`` names: an index, its name or a unique part of it.
-
-    None picks the default input device (else the first one). Raises SourceConfigError
-    listing the available input devices when nothing or more than one device matches.
-    """
-    if not devices:
-        wanted = "the default input device" if device is None else f"input device {device!r}"
-        raise SourceConfigError(f"{wanted} not found: no audio input devices "
-                                "(PortAudio lists none)")
-    if device is None:
-        return next((d for d in devices if d.get("is_default")), devices[0])
-    if isinstance(device, int) or str(device).strip().isdigit():
-        matches = [d for d in devices if d["index"] == int(device)]
-    else:
-        wanted = str(device).casefold()
-        matches = [d for d in devices if d["name"].casefold() == wanted] or [
-            d for d in devices if wanted in d["name"].casefold()]
-    if len(matches) == 1:
-        return matches[0]
-    problem = "is ambiguous" if matches else "not found"
-    listing = ", ".join(f"[{d['index']}] {d['name']!r}" for d in (matches or devices))
-    raise SourceConfigError(f"input device {device!r} {problem}; input devices: {listing}")
-
-
-class DeviceSource:
+class DeviceSource(SourceBase):
     """Captures from an input device and yields 44.1 kHz mono chunks.
 
     The PortAudio callback only hands a copy of each block to the event loop; a full queue
@@ -118,15 +88,13 @@ class DeviceSource:
                  stall_seconds: float = 3.0,
                  device_lister: Callable[[], list[dict]] | None = None,
                  queue_blocks: int = QUEUE_BLOCKS, rng: random.Random | None = None) -> None:
-        self.name = name
+        super().__init__(name, on_state, backoff, rng)
         self.device = device
         self.sample_rate_hz = sample_rate_hz
         self.block_seconds = block_seconds
         self.channels = channels
         self.stall_seconds = stall_seconds
         self.queue_blocks = queue_blocks
-        self.overflows = 0
-        """Blocks lost: PortAudio input overflows plus blocks dropped on a full queue."""
         self._stream_factory = stream_factory
         self._device_lister = device_lister
         self.device_info: dict | None = None
@@ -139,9 +107,6 @@ class DeviceSource:
                             "appears", name)
         else:
             self.device_info = resolve_input_device(device, devices)
-        self._reporter = StateReporter(name, on_state)
-        self._retrier = Retrier(backoff or BackoffPolicy(), rng)
-        self._closed = asyncio.Event()
         self._stream: Any = None
         self._queue: asyncio.Queue | None = None
         self._failure: str | None = None
@@ -156,9 +121,8 @@ class DeviceSource:
             return self._device_lister()
         return list_input_devices(refresh=refresh)
 
-    async def chunks(self) -> AsyncIterator[np.ndarray]:
-        """Mono float32 chunks at 44100 Hz until :meth:`close`."""
-        self._reporter.report(SourceState.CONNECTING)
+    async def _produce(self) -> AsyncIterator[np.ndarray]:
+        """Capture, reopening after failures with backoff, until close()."""
         attempt = 0
         while not self._closed.is_set():
             async with contextlib.aclosing(self._run_once(reopen=attempt > 0)) as run:
@@ -171,6 +135,9 @@ class DeviceSource:
             if not await self._retrier.wait(self._closed):
                 break
             self._reporter.report(SourceState.RECONNECTING, self._failure)
+
+    def _finish(self) -> None:
+        """A device source only ends when closed."""
         self._reporter.report(SourceState.ENDED, "closed")
 
     async def _run_once(self, reopen: bool) -> AsyncIterator[np.ndarray]:
@@ -202,7 +169,7 @@ class DeviceSource:
 
     def _note_audio(self) -> None:
         """Report "live" on the first audio after an (re)open; feed the backoff reset."""
-        if self._reporter.state != SourceState.LIVE.value:
+        if self._reporter.state != SourceState.LIVE:
             self._retrier.note_connected()
             self._reporter.report(SourceState.LIVE)
         self._retrier.note_audio()

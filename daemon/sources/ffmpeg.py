@@ -1,4 +1,4 @@
-"""UrlSource: a file or network stream decoded by an ffmpeg subprocess."""
+"""Source kind ``url``: a file or network stream decoded by an ffmpeg subprocess."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from daemon.sources.base import BackoffPolicy, Retrier, SourceState, StateCallback, StateReporter
+from daemon.messages import SourceState
+from daemon.schema import check
+from daemon.sources.base import BackoffPolicy, SourceBase, SourceConfig, StateCallback
 from daemon.sources.decoding import PcmDecoder
 from daemon.sources.pacing import RealtimePacer
 from models.audio import AudioDecodeError, ffmpeg_decode_command
@@ -24,6 +29,47 @@ KILL_AFTER_SECONDS = 2.0
 NETWORK_RW_TIMEOUT_MICROSECONDS = 10_000_000
 STDIN_URLS = ("-", "pipe:", "pipe:0")
 _STDERR_TAIL_BYTES = 2000
+URL_SCHEMES = ("http", "https", "file", "rtmp", "rtsp", "udp", "tcp", "srt", "hls")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UrlConfig(SourceConfig):
+    """Config of a ``url`` source."""
+
+    KINDS = ("url",)
+
+    url: str
+    """A file path or a URL ffmpeg reads (http(s) radio, file, ...)."""
+    realtime: bool = True
+    """Files: read at real-time pace (false: as fast as the pipeline allows)."""
+    loop: bool = False
+    """Files: restart at the end instead of ending."""
+
+    def validate(self, path: str) -> None:
+        """A URL with a known scheme or a path to an existing file."""
+        super().validate(path)
+        check(bool(self.url), f"{path}.url", "is required for kind url", self.url)
+        if "://" in self.url:
+            scheme = self.url.split("://", 1)[0].lower()
+            check(scheme in URL_SCHEMES, f"{path}.url",
+                  f"unknown URL scheme (known: {URL_SCHEMES})", self.url)
+        elif self.url != "-":
+            check(Path(self.url).is_file(), f"{path}.url", "file not found", self.url)
+
+    def resolve_paths(self, resolve: Callable[[str], str]) -> UrlConfig:
+        """A local file path made absolute by ``resolve``."""
+        return replace(self, url=resolve(self.url)) if self.url else self
+
+    def build(self, on_state: StateCallback) -> UrlSource:
+        """The ffmpeg-decoded source."""
+        return UrlSource(self.name, self.url, realtime=self.realtime, loop=self.loop,
+                         on_state=on_state, backoff=self.backoff)
+
+    @classmethod
+    def from_spec(cls, spec: str, name: str, options: dict[str, Any]) -> UrlConfig:
+        """Any SPEC is a file path or URL (so this kind is tried last)."""
+        return cls(name=name, kind="url", url=spec, loop=bool(options.get("loop")),
+                   realtime=not options.get("no_realtime"))
 
 
 def is_network_url(url: str) -> bool:
@@ -31,7 +77,7 @@ def is_network_url(url: str) -> bool:
     return "://" in url and not url.lower().startswith("file://")
 
 
-class UrlSource:
+class UrlSource(SourceBase):
     """Decodes ``url`` (file path, file:// or network URL) with ffmpeg to 44.1 kHz mono.
 
     A local file ends ("ended") or restarts when ``loop`` is set; a network stream that ends
@@ -46,17 +92,12 @@ class UrlSource:
     def __init__(self, name: str, url: str, realtime: bool = False, loop: bool = False,
                  on_state: StateCallback | None = None, backoff: BackoffPolicy | None = None,
                  read_bytes: int = READ_BYTES, rng: random.Random | None = None) -> None:
-        self.name = name
+        super().__init__(name, on_state, backoff, rng)
         self.url = url
         self.realtime = realtime
         self.loop = loop
         self.read_bytes = read_bytes
-        self.overflows = 0
-        """Always 0: ffmpeg output waits for the consumer instead of being dropped."""
         self.is_network = is_network_url(url)
-        self._reporter = StateReporter(name, on_state)
-        self._retrier = Retrier(backoff or BackoffPolicy(), rng)
-        self._closed = asyncio.Event()
         self._process: asyncio.subprocess.Process | None = None
         self._stop_task: asyncio.Task | None = None
         self._reading = False
@@ -82,9 +123,8 @@ class UrlSource:
         # -re, which polls every 10 ms and so costs each real-time source ~0.5 % of a core.
         return ffmpeg_decode_command(self.url, SAMPLE_RATE_HZ, extra_input_args=extra)
 
-    async def chunks(self) -> AsyncIterator[np.ndarray]:
-        """Mono float32 chunks at 44100 Hz until the stream ends or :meth:`close`."""
-        self._reporter.report(SourceState.CONNECTING)
+    async def _produce(self) -> AsyncIterator[np.ndarray]:
+        """ffmpeg runs until the stream ends (or forever, looping/reconnecting) or close()."""
         while not self._closed.is_set():
             had_audio = False
             async with contextlib.aclosing(self._run_once()) as run:
@@ -99,6 +139,9 @@ class UrlSource:
                     yield samples
             if self._closed.is_set() or not await self._after_run(had_audio):
                 break
+
+    def _finish(self) -> None:
+        """A natural end was reported by _after_run; only close() is left to report."""
         if self._closed.is_set():
             self._reporter.report(SourceState.ENDED, "closed")
 

@@ -1,4 +1,4 @@
-"""PcmSource: raw interleaved PCM from stdin or from one TCP producer at a time."""
+"""Source kinds ``stdin`` and ``tcp``: raw interleaved PCM from stdin or one TCP producer."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ import os
 import stat
 import sys
 from collections.abc import AsyncIterator
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from daemon.sources.base import SourceConfigError, SourceState, StateCallback, StateReporter
+from daemon.messages import SourceState
+from daemon.schema import ConfigError, check
+from daemon.sources.base import (
+    SourceBase,
+    SourceConfig,
+    SourceConfigError,
+    StateCallback,
+    check_layout,
+)
 from daemon.sources.decoding import PCM_FORMATS, PcmDecoder
 from models.resample import SAMPLE_RATE_HZ, StreamingResampler
 
@@ -24,7 +33,61 @@ READ_BYTES = 1 << 14
 """Default read size in bytes."""
 
 
-class PcmSource:
+@dataclass(frozen=True, kw_only=True)
+class PcmConfig(SourceConfig):
+    """Config of a ``stdin`` or ``tcp`` source."""
+
+    KINDS = PCM_TRANSPORTS
+
+    sample_rate_hz: int | None = None
+    """PCM rate in Hz (required)."""
+    channels: int = 1
+    """Interleaved channels (averaged to mono)."""
+    pcm_format: Literal["s16le", "f32le"] = "s16le"
+    """Sample format."""
+    host: str = "127.0.0.1"
+    """tcp: address to listen on for a PCM producer."""
+    port: int = 0
+    """tcp: port to listen on."""
+
+    def validate(self, path: str) -> None:
+        """Rate required; tcp needs a port."""
+        super().validate(path)
+        check(self.sample_rate_hz is not None, f"{path}.sample_rate_hz",
+              "is required for raw PCM", self.sample_rate_hz)
+        if self.kind == "tcp":
+            check(0 < self.port < 65536, f"{path}.port", "must be in 1..65535", self.port)
+        check_layout(path, self.sample_rate_hz, self.channels)
+
+    def build(self, on_state: StateCallback) -> PcmSource:
+        """The PCM reader or listener."""
+        return PcmSource(self.name, self.kind, self.sample_rate_hz or 44100,
+                         channels=self.channels, pcm_format=self.pcm_format, host=self.host,
+                         port=self.port, on_state=on_state)
+
+    @classmethod
+    def from_spec(cls, spec: str, name: str, options: dict[str, Any]) -> PcmConfig | None:
+        """stdin:RATE[:CHANNELS[:FORMAT]] or tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]."""
+        kind, _, rest = spec.partition(":")
+        if kind not in PCM_TRANSPORTS or "//" in rest:
+            return None
+        parts = [p for p in rest.split(":") if p] if rest else []
+        try:
+            port = int(parts.pop(0)) if kind == "tcp" else 0
+            rate = int(parts[0]) if parts else 44100
+            channels = int(parts[1]) if len(parts) > 1 else 1
+        except (ValueError, IndexError):
+            raise ConfigError(f"--source {kind}: expected numbers, got {':'.join(parts)!r}") \
+                from None
+        pcm_format = parts[2] if len(parts) > 2 else "s16le"
+        if pcm_format not in PCM_FORMATS:
+            raise ConfigError(f"--source {kind}: format must be s16le or f32le, "
+                              f"got {pcm_format!r}")
+        return cls(name=name, kind=kind, port=port, sample_rate_hz=rate, channels=channels,
+                   pcm_format=pcm_format)  # type: ignore[arg-type]
+
+
+class PcmSource(SourceBase):
     """Raw s16le/f32le PCM at ``sample_rate_hz`` from stdin or TCP, as 44.1 kHz mono chunks.
 
     ``transport="tcp"`` listens on ``host:port`` (0 = any free port; see :attr:`port` after
@@ -44,20 +107,16 @@ class PcmSource:
             raise SourceConfigError(f"unknown PCM format {pcm_format!r} ({sorted(PCM_FORMATS)})")
         if channels < 1 or sample_rate_hz <= 0:
             raise SourceConfigError(f"bad PCM layout: {channels} channels at {sample_rate_hz} Hz")
-        self.name = name
+        super().__init__(name, on_state)
         self.kind = transport
         self.sample_rate_hz = sample_rate_hz
         self.host = host
         self.port = port
         """TCP port; the bound port once :meth:`start` has run."""
         self.read_bytes = read_bytes
-        self.overflows = 0
-        """Always 0: reads wait for the consumer (TCP/pipe flow control)."""
         self._stdin_fd = stdin_fd
         self._decoder = PcmDecoder(pcm_format, channels, clip=True, source_name=name)
         self._resampler = StreamingResampler(sample_rate_hz, SAMPLE_RATE_HZ)
-        self._reporter = StateReporter(name, on_state)
-        self._closed = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._producers: asyncio.Queue = asyncio.Queue(maxsize=1)
         self._writer: asyncio.StreamWriter | None = None
@@ -74,15 +133,13 @@ class PcmSource:
         self.port = self._server.sockets[0].getsockname()[1]
         _LOGGER.info("source %s: listening for PCM on %s:%d", self.name, self.host, self.port)
 
-    async def chunks(self) -> AsyncIterator[np.ndarray]:
-        """Mono float32 chunks at 44100 Hz until stdin ends or :meth:`close`."""
+    async def _prepare(self) -> None:
+        """Listen before reporting "connecting" (tcp)."""
         await self.start()
-        self._reporter.report(SourceState.CONNECTING)
-        chunks = self._stdin_chunks() if self.kind == "stdin" else self._tcp_chunks()
-        async with contextlib.aclosing(chunks) as source_chunks:
-            async for samples in source_chunks:
-                yield samples
-        self._reporter.report(SourceState.ENDED, "closed" if self._closed.is_set() else None)
+
+    def _produce(self) -> AsyncIterator[np.ndarray]:
+        """stdin until EOF, or TCP producers one after another until closed."""
+        return self._stdin_chunks() if self.kind == "stdin" else self._tcp_chunks()
 
     async def _tcp_chunks(self) -> AsyncIterator[np.ndarray]:
         """Serve producers one after another until closed."""
