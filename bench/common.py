@@ -12,16 +12,14 @@ import json
 import logging
 import os
 import platform
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from daemon.harness import DaemonProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -123,31 +121,9 @@ def music_clips() -> list[Path]:
     return clips + sorted((SHARED_DATA / "cc-music").glob("*.ogg"))
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_get(port: int, path: str, timeout: float = 5.0) -> str:
-    """GET http://127.0.0.1:port/path as text."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as reply:
-        return reply.read().decode()
-
-
-def metric(text: str, name: str) -> float:
-    """Sum of every sample of Prometheus metric ``name`` (all label sets) in ``text``."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 @contextlib.contextmanager
 def daemon_process(config: dict[str, Any], port: int, log_name: str,
-                   command: Sequence[str] | None = None) -> Iterator[subprocess.Popen]:
+                   command: Sequence[str] | None = None) -> Iterator[DaemonProcess]:
     """Run ``genred run`` with ``config`` (YAML written to bench/.cache) until /healthz answers."""
     import yaml
 
@@ -155,29 +131,13 @@ def daemon_process(config: dict[str, Any], port: int, log_name: str,
     config_path = CACHE_DIR / f"{log_name}.yaml"
     config_path.write_text(yaml.safe_dump({**config, "server": {
         **config.get("server", {}), "port": port}}))
-    log = (CACHE_DIR / f"{log_name}.log").open("w")
-    argv = list(command or [PYTHON, "-m", "daemon", "run"]) + ["--config", str(config_path)]
-    process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    daemon = DaemonProcess(config_path, CACHE_DIR / f"{log_name}.log", command=command)
+    daemon.start()
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"daemon exited ({process.returncode}); see {log.name}")
-            with contextlib.suppress(OSError):
-                http_get(port, "/healthz", timeout=1)
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daemon did not answer in 120 s; see {log.name}")
-            time.sleep(0.5)
-        yield process
+        daemon.wait_ready_blocking(port, 120)
+        yield daemon
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        daemon.stop(15)
 
 
 def ensure_tflite(quantize: str) -> Path:

@@ -28,17 +28,8 @@ from typing import Any
 
 import psutil
 
-from bench.common import (
-    CACHE_DIR,
-    PYTHON,
-    REPO_ROOT,
-    free_port,
-    http_get,
-    metric,
-    setup_logging,
-    summarize,
-    write_result,
-)
+from bench.common import CACHE_DIR, PYTHON, REPO_ROOT, setup_logging, summarize, write_result
+from daemon.harness import free_port, http_get, metric
 
 _LOGGER = logging.getLogger("bench.fanout")
 HOP_SECONDS = 0.5
@@ -57,8 +48,8 @@ def serve(port: int, pcm_port: int) -> None:
     """The daemon with the fake model (subprocess body)."""
     sys.path.insert(0, str(REPO_ROOT))
     from daemon.config import config_from_dict
+    from daemon.harness import fake_model
     from daemon.runner import run_daemon
-    from tests.daemon_helpers import fake_model
 
     raise_nofile()
     config = config_from_dict({
@@ -228,7 +219,7 @@ def run(n_clients: int, n_stalled: int, seconds: float) -> dict[str, Any]:
             daemon = psutil.Process(server.pid)
             for _ in range(120):
                 try:
-                    http_get(port, "/healthz", timeout=1)
+                    http_get(port, "/healthz", timeout_seconds=1)
                     break
                 except OSError:
                     time.sleep(0.5)

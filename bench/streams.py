@@ -29,15 +29,13 @@ from bench.common import (
     RESULTS_DIR,
     daemon_process,
     ensure_tflite,
-    free_port,
-    http_get,
-    metric,
     music_clips,
     setup_logging,
     summarize,
     vgg16_artifact,
     write_result,
 )
+from daemon.harness import free_port, http_get, metric
 
 _LOGGER = logging.getLogger("bench.streams")
 HOP_SECONDS = 2.0

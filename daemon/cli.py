@@ -126,13 +126,13 @@ def _run_command(args: argparse.Namespace) -> int:
         return EXIT_BAD_CONFIG
     configure_logging(config.log_level)
     try:
-        return asyncio.run(run_daemon(config, _install_signal_handlers))
+        return asyncio.run(run_daemon(config, install_signal_handlers))
     except StartupError as error:
         print(f"genred: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
 
 
-def _install_signal_handlers(stop: asyncio.Event) -> None:
+def install_signal_handlers(stop: asyncio.Event) -> None:
     """SIGINT and SIGTERM set ``stop``."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

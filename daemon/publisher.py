@@ -163,6 +163,8 @@ class Publisher:
         self._write_limit_bytes, self._close_timeout_s = write_limit_bytes, close_timeout_s
         self._sources: dict[str, _SourceRecord] = {}
         self._clients: set[_Client] = set()
+        self.messages_dropped = 0
+        """Messages dropped (oldest first) because a client read too slowly."""
         self._server: Server | None = None
         self._index_html = b""
 
@@ -207,7 +209,6 @@ class Publisher:
         text = status.to_json()
         record = self._sources.setdefault(name, _SourceRecord(kind=kind, state=state))
         record.kind, record.state, record.message, record.status_json = kind, state, message, text
-        self._metrics.set_source_state(name, state)
         self._broadcast(name, text)
 
     def publish_prediction(self, prediction: Prediction) -> None:
@@ -223,6 +224,11 @@ class Publisher:
         record.prediction_json = text
         self._broadcast(prediction.source, text)
 
+    @property
+    def n_clients(self) -> int:
+        """Connected WebSocket clients."""
+        return len(self._clients)
+
     def client_backlogs(self) -> list[tuple[int, int]]:
         """Per client: (messages in its queue, bytes in its transport write buffer)."""
         return [(len(c.queue), c.connection.transport.get_write_buffer_size())
@@ -232,8 +238,7 @@ class Publisher:
         data = text.encode()
         dropped = sum(client.push(source, text, data) for client in self._clients
                       if client.wants(source))
-        if dropped:
-            self._metrics.client_messages_dropped.inc(dropped)
+        self.messages_dropped += dropped
 
     def _snapshot(self) -> list[str]:
         infos = tuple(messages.SourceInfo(name, r.kind, r.state, r.message)
@@ -250,7 +255,6 @@ class Publisher:
         client = _Client(connection, self._snapshot(), self._queue_size,
                          self._write_limit_bytes)
         self._clients.add(client)
-        self._metrics.clients.inc()
         sender = asyncio.create_task(client.run_sender())
         _LOGGER.debug("client %s connected", connection.remote_address)
         try:
@@ -260,7 +264,6 @@ class Publisher:
             pass
         finally:
             self._clients.discard(client)
-            self._metrics.clients.dec()
             sender.cancel()
             await asyncio.wait([sender])
             _LOGGER.debug("client %s disconnected", connection.remote_address)
@@ -297,7 +300,7 @@ class Publisher:
 
     def _send_error(self, client: _Client, code: str, message: str) -> None:
         if client.push(None, messages.Error(code=code, message=message).to_json()):
-            self._metrics.client_messages_dropped.inc()
+            self.messages_dropped += 1
 
     def _process_request(self, connection: ServerConnection,
                          request: Request) -> Response | None:
@@ -313,7 +316,7 @@ class Publisher:
             return _response(200, self._index_html, "text/html; charset=utf-8",
                              [("Content-Security-Policy", _HTML_CSP)])
         if url.path == "/metrics":
-            return _response(200, self._metrics.render().encode(), METRICS_CONTENT_TYPE)
+            return _response(200, self._metrics.render(), METRICS_CONTENT_TYPE)
         return _response(404, "not found\n")
 
     def _healthz(self) -> Response:

@@ -90,6 +90,23 @@ class Service:
                                       on_inference=self._on_inference)
         self.publisher = Publisher(config.server, model_name=model.name, labels=model.labels,
                                    metrics=self.metrics, health=self.health)
+        self._observe_counts()
+
+    def _observe_counts(self) -> None:
+        """Export the counts the publisher and the inference worker keep."""
+        metrics, publisher, worker = self.metrics, self.publisher, self.worker
+        metrics.clients.set_function(lambda: publisher.n_clients)
+        metrics.observe_counter(
+            "genred_client_messages_dropped",
+            "Messages dropped (oldest first) because a client read too slowly.",
+            lambda: publisher.messages_dropped)
+        metrics.observe_counter("genred_inference_errors", "Inference batches that failed.",
+                                lambda: worker.errors)
+        metrics.observe_counter("genred_windows_failed", "Windows in failed inference batches.",
+                                lambda: worker.windows_failed)
+        metrics.observe_counter("genred_inference_callback_errors",
+                                "Result callbacks that raised (logged and survived).",
+                                lambda: worker.callback_errors)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
@@ -174,7 +191,7 @@ class Service:
             dropped_before = self.worker.windows_dropped
             self.worker.submit(name, self._job(name, runtime, window))
             if self.worker.windows_dropped > dropped_before:
-                self.metrics.windows_dropped.inc(source=name)
+                self.metrics.windows_dropped.labels(source=name).inc()
         self._publish_state(name, runtime, silent=window.silent)
         self._count_overflows(name, runtime)
 
@@ -182,7 +199,8 @@ class Service:
         """Mirror the source's overflow count into the metrics."""
         overflows = int(getattr(runtime.source, "overflows", 0))
         if overflows > runtime.overflows_seen:
-            self.metrics.source_overflows.inc(overflows - runtime.overflows_seen, source=name)
+            self.metrics.source_overflows.labels(source=name).inc(
+                overflows - runtime.overflows_seen)
             runtime.overflows_seen = overflows
 
     def _job(self, name: str, runtime: _SourceRuntime, window: Window) -> WindowJob:
@@ -209,6 +227,7 @@ class Service:
             state = SourceState.SILENT
         if state != runtime.published_state:
             runtime.published_state = state
+            self.metrics.set_source_state(name, state)
             self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
 
     def _on_inference(self, seconds: float, batch_size: int) -> None:
@@ -221,7 +240,7 @@ class Service:
         runtime = self._runtimes[job.source_name]
         smoothed = runtime.smoother.update(probabilities)
         runtime.windows += 1
-        self.metrics.windows_classified.inc(source=job.source_name)
+        self.metrics.windows_classified.labels(source=job.source_name).inc()
         labels = self.model.labels
         rate_hz = job.sample_rate_hz
         self.publisher.publish_prediction(Prediction(

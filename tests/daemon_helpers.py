@@ -1,4 +1,4 @@
-"""Helpers for daemon tests: a fake model, audio files, a WebSocket reader."""
+"""Helpers for daemon tests: audio files, a WebSocket reader (the fake model: daemon.harness)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io.wavfile
-
-from daemon.service import ModelHandle
-from models.bfft import DEFAULT_PARAMS
-
-LABELS = ("low", "mid", "high")
-
-
-def fake_predict(images: np.ndarray) -> np.ndarray:
-    """Probabilities from where the image's energy sits (rows: top = high frequency)."""
-    energy = images[..., 1].astype(np.float64)  # green: the loudest half of the range
-    thirds = np.stack([energy[:, 150:].mean((1, 2)), energy[:, 75:150].mean((1, 2)),
-                       energy[:, :75].mean((1, 2))], axis=1) + 1e-3
-    return (thirds / thirds.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def fake_model() -> ModelHandle:
-    """A ModelHandle with the real front-end and a numpy 'model'."""
-    return ModelHandle(name="fake", labels=LABELS, frontend_name="bfft",
-                       frontend_params=DEFAULT_PARAMS.to_dict(), predict_batch=fake_predict)
 
 
 def write_tone_wav(path: Path, frequency_hz: float, seconds: float, rate_hz: int = 22050,

@@ -11,29 +11,20 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 
-from tests.conftest import REPO_ROOT
+from daemon.harness import DaemonProcess, stop_process
 
 SPECTRAL_LABELS = ("low", "high")
 HELPER_PROCESSES = ("pulseaudio", "icecast2", "ffmpeg", "chromium")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def require_command(name: str) -> str:
@@ -55,20 +46,6 @@ def write_config(path: Path, model: Path, port: int, sources: list[dict],
     return path
 
 
-def stop_process(process: subprocess.Popen | None, timeout_seconds: float = 5.0) -> int | None:
-    """SIGTERM, then SIGKILL after ``timeout_seconds``; returns the exit status."""
-    if process is None:
-        return None
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout_seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout_seconds)
-    return process.returncode
-
-
 def start_ffmpeg(*args: str, env: dict[str, str] | None = None,
                  log: Path | None = None) -> subprocess.Popen:
     """ffmpeg with ``args`` (no stdin; output to ``log`` or discarded; ``env`` added)."""
@@ -84,60 +61,11 @@ def start_ffmpeg(*args: str, env: dict[str, str] | None = None,
 
 # --- the daemon as a subprocess -----------------------------------------------------------
 
-@dataclass
-class DaemonProcess:
-    """`python -m daemon run --config ...` with its output in a log file."""
-
-    config: Path
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-    fake_model: bool = False
-    """Run with tests.daemon_helpers.fake_model (numpy, no TensorFlow) instead of the
-    config's artifact."""
-    process: subprocess.Popen | None = None
-
-    def start(self) -> DaemonProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-               **self.env}
-        command = ["-c", FAKE_MODEL_DAEMON, str(self.config)] if self.fake_model else [
-            "-m", "daemon", "run", "--config", str(self.config)]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, *command], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT)
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    async def wait_ready(self, port: int, timeout_seconds: float = 120.0) -> None:
-        """Poll /healthz until it answers; fail with the log if the daemon exits first."""
-        deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                pytest.fail(f"daemon exited with {self.process.returncode}:\n{self.log()}")
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(urllib.request.urlopen,
-                                        f"http://127.0.0.1:{port}/healthz", None, 2)
-                return
-            await asyncio.sleep(0.25)
-        pytest.fail(f"daemon did not answer /healthz in {timeout_seconds} s:\n{self.log()}")
-
-    def stop(self) -> int | None:
-        """SIGTERM (SIGKILL after 10 s); returns the exit status."""
-        return stop_process(self.process, 10.0)
-
-
 @contextlib.contextmanager
 def daemon_process(config: Path, log_path: Path, env: dict[str, str] | None = None,
                    fake_model: bool = False) -> Iterator[DaemonProcess]:
     """Start the daemon; always stop it; fail on a Traceback in its log or a bad exit."""
-    daemon = DaemonProcess(config, log_path, env or {}, fake_model).start()
+    daemon = DaemonProcess(config, log_path, env or {}, fake_model=fake_model).start()
     try:
         yield daemon
     finally:
@@ -401,33 +329,3 @@ def render_pcm(clip: Path, seconds: float, audio_filter: str | None = None) -> b
     result = subprocess.run([*args, "-f", "s16le", "-"], capture_output=True, check=True,
                             timeout=120)
     return result.stdout
-
-
-# --- the daemon with the fake model, as a subprocess (no TensorFlow) -------------------------
-
-FAKE_MODEL_DAEMON = ("import sys; from tests.real_helpers import run_fake_model_daemon; "
-                     "sys.exit(run_fake_model_daemon(sys.argv[1]))")
-
-
-def run_fake_model_daemon(config_path: str) -> int:
-    """`genred run` with tests.daemon_helpers.fake_model instead of an artifact."""
-    from daemon.cli import _install_signal_handlers, configure_logging
-    from daemon.config import load_config
-    from daemon.runner import run_daemon
-    from tests.daemon_helpers import fake_model
-
-    config = load_config(config_path)
-    configure_logging(config.log_level)
-    return asyncio.run(run_daemon(config, _install_signal_handlers, model=fake_model()))
-
-
-def http_get(port: int, path: str, timeout_seconds: float = 10.0) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", None,
-                                timeout_seconds) as response:
-        return response.read().decode()
-
-
-def metric(text: str, name: str) -> float:
-    """Sum of every sample of metric ``name`` in Prometheus text."""
-    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
-    return sum(float(value) for value in pattern.findall(text))

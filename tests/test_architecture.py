@@ -104,3 +104,14 @@ def test_function_level_imports_count(tmp_path: Path) -> None:
     path = tmp_path / "m.py"
     path.write_text("def f():\n    from models import audio\n", encoding="utf-8")
     assert imports_of("x", path, {"models": path, "models.audio": path}) == {"models.audio"}
+def test_no_module_over_limit() -> None:
+    long = {name: n for name, path in project_modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def test_only_tests_import_tests() -> None:
+    graph = import_graph()
+    offenders = {name: sorted(t for t in targets if t.split(".")[0] == "tests")
+                 for name, targets in graph.items() if name.split(".")[0] != "tests"}
+    assert {name: t for name, t in offenders.items() if t} == {}

@@ -25,9 +25,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from daemon import messages
 from daemon.config import config_from_dict
+from daemon.harness import fake_model, free_port
 from daemon.service import Service
-from tests.daemon_helpers import fake_model
-from tests.real_helpers import free_port
 
 pytestmark = pytest.mark.timeout(300)
 MAX_MESSAGE_BYTES = 4096

@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 from daemon.config import ServerConfig
+from daemon.harness import metric_samples
 from daemon.messages import Prediction
 from daemon.metrics import DaemonMetrics
 from daemon.publisher import MAX_FRAME_FACTOR, Publisher
@@ -111,22 +112,21 @@ async def test_hello_then_current_state_then_live(make_publisher: PublisherFacto
 
 async def test_two_hundred_clients_get_the_same_prediction(
         make_publisher: PublisherFactory) -> None:
-    metrics = DaemonMetrics()
-    publisher = await make_publisher(metrics=metrics)
+    publisher = await make_publisher()
     clients = await within(asyncio.gather(*(client(publisher) for _ in range(200))), 30)
     hellos = await within(asyncio.gather(*(recv_json(ws) for ws in clients)), 30)
     assert all(h["type"] == "hello" for h in hellos)
-    assert metrics.clients.value() == 200
+    assert publisher.n_clients == 200
     message = prediction("mic", 7)
     publisher.publish_prediction(message)
     received = await within(asyncio.gather(*(ws.recv() for ws in clients)), 30)
     assert set(received) == {message.to_json()}
     await within(asyncio.gather(*(ws.close() for ws in clients)), 30)
     for _ in range(100):
-        if metrics.clients.value() == 0:
+        if publisher.n_clients == 0:
             break
         await asyncio.sleep(0.02)
-    assert metrics.clients.value() == 0
+    assert publisher.n_clients == 0
 
 
 async def barrier(ws: ClientConnection) -> None:
@@ -220,9 +220,8 @@ def big_prediction(index: int) -> Prediction:
 
 
 async def test_non_reading_client_memory_is_bounded(make_publisher: PublisherFactory) -> None:
-    metrics = DaemonMetrics()
     queue_size, write_limit = 64, 32 * 1024
-    publisher = await make_publisher(metrics=metrics, client_queue_size=queue_size,
+    publisher = await make_publisher(client_queue_size=queue_size,
                                      write_limit_bytes=write_limit)
     sock = await raw_silent_client(publisher.port)
     message_bytes = len(big_prediction(0).to_json())
@@ -242,7 +241,7 @@ async def test_non_reading_client_memory_is_bounded(make_publisher: PublisherFac
     [(queued, buffered)] = publisher.client_backlogs()
     assert queued * message_bytes + buffered <= bound_bytes
     assert queued > 0 or buffered > 0, "a non-reading client cannot have drained everything"
-    assert metrics.client_messages_dropped.value() > 1000
+    assert publisher.messages_dropped > 1000
     sock.close()
 
 
@@ -283,14 +282,17 @@ async def test_disallowed_origin_is_forbidden(make_publisher: PublisherFactory) 
 
 
 async def test_http_routes(make_publisher: PublisherFactory) -> None:
-    publisher = await make_publisher()
+    metrics = DaemonMetrics()
+    publisher = await make_publisher(metrics=metrics)
+    metrics.set_source_state("mic", "live")
     publisher.set_source_state("mic", "device", "live")
     status, headers, body = await http_get(publisher.port, "/healthz")
     assert status == 200 and headers["content-type"] == "application/json"
     assert json.loads(body) == {"status": "ok", "sources": 0}
     status, headers, body = await http_get(publisher.port, "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
-    assert 'genred_source_state{source="mic",state="live"} 1' in body.decode()
+    assert ({"source": "mic", "state": "live"}, 1) in metric_samples(
+        body.decode())["genred_source_state"]
     status, headers, body = await http_get(publisher.port, "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     page = body.decode()

@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import websockets
 
+from daemon.harness import free_port
 from tests.real_helpers import (
     build_spectral_artifact,
     daemon_process,
-    free_port,
     render_pcm,
     require_command,
     write_config,

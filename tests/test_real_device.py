@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.harness import free_port, stop_process
 from daemon.sources import BackoffPolicy, DeviceSource, SourceConfigError
 from tests.conftest import REPO_ROOT
 from tests.real_helpers import (
@@ -24,12 +25,10 @@ from tests.real_helpers import (
     PulseAudio,
     build_spectral_artifact,
     daemon_process,
-    free_port,
     is_prediction,
     is_state,
     require_command,
     start_ffmpeg,
-    stop_process,
     write_config,
 )
 from tests.sources_helpers import Recorder

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from daemon.harness import free_port, stop_process
 from tests.real_helpers import (
     Collector,
     Icecast,
     build_spectral_artifact,
     daemon_process,
-    free_port,
     is_prediction,
     is_state,
     require_command,
     start_ffmpeg,
-    stop_process,
     write_config,
 )
 

@@ -20,15 +20,10 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from daemon.config import config_from_dict
+from daemon.harness import fake_model, free_port
 from daemon.service import Service
 from tests.conftest import REPO_ROOT
-from tests.daemon_helpers import fake_model
-from tests.real_helpers import (
-    build_spectral_artifact,
-    daemon_process,
-    free_port,
-    write_config,
-)
+from tests.real_helpers import build_spectral_artifact, daemon_process, write_config
 
 pytestmark = pytest.mark.timeout(180)
 TOKEN = "s3cret-token-for-tests"

@@ -11,8 +11,9 @@ import pytest
 import websockets
 
 from daemon.config import config_from_dict
+from daemon.harness import fake_model, fake_predict
 from daemon.service import Service
-from tests.daemon_helpers import fake_model, fake_predict, read_until, write_tone_wav
+from tests.daemon_helpers import read_until, write_tone_wav
 
 
 def make_config(sources: list[dict], **extra) -> object:

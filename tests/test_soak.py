@@ -22,16 +22,9 @@ import numpy as np
 import pytest
 import websockets
 
+from daemon.harness import free_port, http_get, metric
 from tests.daemon_helpers import write_tone_wav
-from tests.real_helpers import (
-    daemon_process,
-    free_port,
-    http_get,
-    metric,
-    render_pcm,
-    rss_bytes,
-    write_config,
-)
+from tests.real_helpers import daemon_process, render_pcm, rss_bytes, write_config
 
 MB = 1024 * 1024
 CONNECT_BATCH = 50
