@@ -22,8 +22,6 @@ import numpy as np  # noqa: E402
 
 from models.bfft import DEFAULT_PARAMS, StreamingBfft, bfft_image  # noqa: E402
 
-_LOGGER = logging.getLogger("bench.frontend")
-
 
 def music_like(n_samples: int, seed: int = 0) -> np.ndarray:
     """Deterministic test audio: tones plus noise."""

@@ -14,7 +14,6 @@ from pathlib import Path
 from daemon.config import Config, ConfigError, read_config
 from daemon.sources import source_from_spec
 
-_LOGGER = logging.getLogger("genred")
 EXIT_BAD_CONFIG = 2
 
 

@@ -9,11 +9,7 @@ when ``total_samples`` went from ``i`` to ``i + 1``.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-
-_LOGGER = logging.getLogger(__name__)
 
 
 class RingBuffer:
@@ -71,18 +67,6 @@ class RingBuffer:
         out[:first] = self._buffer[start : start + first]
         out[first:] = self._buffer[: n_samples - first]
         return out
-
-    def rms(self, n_samples: int) -> float:
-        """Root-mean-square level of the newest ``n_samples`` samples (0.0 for none)."""
-        self._check_request(n_samples)
-        if n_samples == 0:
-            return 0.0
-        start = (self._write_index - n_samples) % self._capacity_samples
-        first = min(n_samples, self._capacity_samples - start)
-        head = self._buffer[start : start + first].astype(np.float64)
-        tail = self._buffer[: n_samples - first].astype(np.float64)
-        sum_squares = float(np.dot(head, head) + np.dot(tail, tail))
-        return float(np.sqrt(sum_squares / n_samples))
 
     def _check_request(self, n_samples: int) -> None:
         if int(n_samples) != n_samples or n_samples < 0:

@@ -22,7 +22,6 @@ as its samples arrive and produces the same image as :func:`bfft_image`.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +29,6 @@ import scipy.fft
 import scipy.signal
 
 from models.resample import SAMPLE_RATE_HZ, resample
-
-_LOGGER = logging.getLogger(__name__)
 
 FRONTEND_NAME = "bfft"
 FRONTEND_VERSION = 1

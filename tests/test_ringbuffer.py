@@ -61,30 +61,11 @@ def test_latest_returns_float32_copy() -> None:
     np.testing.assert_array_equal(ring.latest(3), [3.0, 4.0, 5.0])
 
 
-def test_rms_of_newest_samples_across_wrap() -> None:
-    ring = RingBuffer(6)
-    ring.write(np.full(5, 10.0, dtype=np.float32))
-    ring.write(np.array([3.0, -4.0, 3.0, -4.0], dtype=np.float32))  # wraps around
-    assert ring.rms(4) == pytest.approx(np.sqrt((9 + 16 + 9 + 16) / 4))
-    assert ring.rms(6) == pytest.approx(np.sqrt((100 + 100 + 9 + 16 + 9 + 16) / 6))
-    assert ring.rms(0) == 0.0
-
-
-def test_sine_rms_is_amplitude_over_sqrt2() -> None:
-    sample_rate_hz = 44100
-    ring = RingBuffer(sample_rate_hz)
-    t_seconds = np.arange(sample_rate_hz) / sample_rate_hz
-    ring.write((0.5 * np.sin(2 * np.pi * 441.0 * t_seconds)).astype(np.float32))
-    assert ring.rms(sample_rate_hz) == pytest.approx(0.5 / np.sqrt(2), rel=1e-4)
-
-
 def test_requesting_more_than_available_or_capacity_raises() -> None:
     ring = RingBuffer(4)
     ring.write(np.ones(2, dtype=np.float32))
     with pytest.raises(ValueError):
         ring.latest(3)
-    with pytest.raises(ValueError):
-        ring.rms(3)
     ring.write(np.ones(10, dtype=np.float32))
     with pytest.raises(ValueError):
         ring.latest(5)

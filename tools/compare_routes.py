@@ -25,7 +25,6 @@ from training.linear import fit_softmax
 from training.manifest import genres_of, read_manifest
 from training.splits import folds
 
-_LOGGER = logging.getLogger("compare_routes")
 _CODES = brg_lookup_table().astype(np.int64) @ np.array([65536, 256, 1])
 _ORDER = np.argsort(_CODES)
 

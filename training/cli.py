@@ -16,8 +16,6 @@ from collections.abc import Callable
 from training import classify, evaluate, head, train
 from training.errors import InputError
 
-_LOGGER = logging.getLogger(__name__)
-
 Handler = Callable[[argparse.Namespace], int]
 
 

@@ -59,11 +59,6 @@ class SliceImages(keras.utils.PyDataset):
         """Batches per epoch."""
         return self.steps
 
-    @property
-    def n_images_per_epoch(self) -> int:
-        """Images fed per epoch."""
-        return self._n_per_epoch
-
     def batch_indices(self, index: int) -> np.ndarray:
         """Row indices of batch ``index``."""
         return self._order[index * self.batch_size:(index + 1) * self.batch_size]

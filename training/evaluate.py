@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -13,8 +12,6 @@ import numpy as np
 from training.errors import InputError
 from training.manifest import SliceRow, genres_of, read_manifest
 from training.metrics import classification_metrics, summarize_folds
-
-_LOGGER = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 SPLIT_CHOICES = ("test", "valid", "train", "all")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import csv
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.errors import InputError
 from training.slicing import source_stem
-
-_LOGGER = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.csv"
 FIELDS = ("png", "genre", "source", "slice_index", "start_seconds")
