@@ -18,21 +18,12 @@ from daemon.messages import Prediction, SourceState
 from daemon.metrics import DaemonMetrics
 from daemon.publisher import Publisher
 from daemon.smoother import Smoother
-from daemon.sources import SourceConfig, StateCallback
+from daemon.sources import SourceConfig
 from daemon.windower import Window, Windower
 from models.features import make_extractor
 from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
-
-SourceFactory = Callable[[SourceConfig, StateCallback], Any]
-"""Makes a source from its config (default: the config's own build)."""
-
-
-def build_source(config: SourceConfig, on_state: StateCallback) -> Any:
-    """The source a SourceConfig describes."""
-    return config.build(on_state)
-
 
 @dataclass
 class ModelHandle:
@@ -69,12 +60,10 @@ class Service:
     """The genred daemon's pipeline, run until ``stop`` is set."""
 
     def __init__(self, config: Config, model: ModelHandle,
-                 source_factory: SourceFactory = build_source,
                  metrics: DaemonMetrics | None = None) -> None:
         self.config = config
         self.model = model
         self.metrics = metrics or DaemonMetrics()
-        self._source_factory = source_factory
         self._started_monotonic = time.monotonic()
         self._runtimes = {
             s.name: _SourceRuntime(
@@ -129,9 +118,8 @@ class Service:
         for name, runtime in self._runtimes.items():
             if runtime.source is not None:
                 continue
-            runtime.source = self._source_factory(
-                runtime.config, lambda state, message, n=name: self._on_source_state(n, state,
-                                                                                     message))
+            runtime.source = runtime.config.build(
+                lambda state, message, n=name: self._on_source_state(n, state, message))
 
     async def start_server(self) -> None:
         """Bind the WebSocket/HTTP server (raises OSError if the port is taken)."""
