@@ -25,11 +25,6 @@ class RingBuffer:
         self._total_samples = 0
 
     @property
-    def capacity_samples(self) -> int:
-        """Maximum number of samples held."""
-        return self._capacity_samples
-
-    @property
     def total_samples(self) -> int:
         """Audio clock: number of samples ever written."""
         return self._total_samples
