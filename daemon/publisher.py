@@ -1,9 +1,9 @@
 """WebSocket + HTTP front end: streams predictions/status to clients, serves /, /metrics, /healthz.
 
 One ``websockets`` server answers both protocols on one port; plain HTTP GETs are handled in
-``process_request``. Each client has a bounded drop-oldest queue drained by its own sender
-task, which awaits ``send`` so the transport's write-buffer high-water mark (``write_limit``)
-stops draining for slow readers: per-client memory stays bounded by
+``process_request``. Each client (daemon/client.py) has a bounded drop-oldest queue drained
+by its own sender task, which awaits ``send`` so the transport's write-buffer high-water mark
+(``write_limit``) stops draining for slow readers: per-client memory stays bounded by
 ``client_queue_size`` messages + ``write_limit_bytes`` + one message.
 
 Incoming frames larger than ``max_message_bytes`` get an ``error`` event (code too_large) and
@@ -14,7 +14,6 @@ itself, which closes the connection with code 1009 (message too big).
 from __future__ import annotations
 
 import asyncio
-import collections
 import hmac
 import http
 import json
@@ -27,13 +26,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from daemon import messages
+from daemon.client import Client
 from daemon.config import ServerConfig
 from daemon.messages import Prediction
 from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -63,71 +62,6 @@ class _SourceRecord:
     """Latest serialized status event."""
     prediction_json: str | None = None
     """Latest serialized prediction event."""
-
-
-class _Client:
-    """One WebSocket client: a bounded drop-oldest queue and the task that drains it."""
-
-    def __init__(self, connection: ServerConnection, initial: list[str], queue_size: int,
-                 write_limit_bytes: int = 32 * 1024) -> None:
-        self.connection = connection
-        self.queue: collections.deque[tuple[str | None, str]] = collections.deque()
-        self.queue_size = queue_size
-        self.sources: frozenset[str] | None = None
-        self._initial = initial
-        self._wakeup = asyncio.Event()
-        self._write_limit_bytes = write_limit_bytes
-        self._sending = True
-        """True while the sender task is sending (the snapshot first); False when idle."""
-
-    def wants(self, source: str | None) -> bool:
-        """Whether events of ``source`` pass this client's subscription (None: always)."""
-        return source is None or self.sources is None or source in self.sources
-
-    def push(self, source: str | None, text: str, data: bytes | None = None) -> bool:
-        """Send or queue one serialized message; returns True if the oldest one was dropped.
-
-        Fast path: when nothing is queued or being sent and the transport's write buffer is
-        below the limit, the frame is written at once (``data``: ``text`` UTF-8 encoded,
-        shared by every client of a broadcast), with no task switch per client. Otherwise
-        the message waits in the bounded queue for the sender task, as before.
-        """
-        if not self.queue and not self._sending and self._writable():
-            broadcast((self.connection,), text.encode() if data is None else data, text=True)
-            return False
-        dropped = len(self.queue) >= self.queue_size
-        if dropped:
-            self.queue.popleft()
-        self.queue.append((source, text))
-        self._wakeup.set()
-        return dropped
-
-    def refilter(self) -> None:
-        """Forget queued events of sources the client no longer subscribes to."""
-        self.queue = collections.deque(item for item in self.queue if self.wants(item[0]))
-
-    def _writable(self) -> bool:
-        """Open, no send in progress, write buffer below the limit: a write won't pile up."""
-        connection = self.connection
-        return (connection.protocol.state is State.OPEN and connection.send_in_progress is None
-                and connection.transport.get_write_buffer_size() < self._write_limit_bytes)
-
-    async def run_sender(self) -> None:
-        """Send the connect-time snapshot, then drain the queue until the connection closes."""
-        try:
-            for text in self._initial:
-                await self.connection.send(text)
-            self._initial = []
-            while True:
-                self._sending = False
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                self._sending = True
-                while self.queue:
-                    _, text = self.queue.popleft()
-                    await self.connection.send(text)
-        except ConnectionClosed:
-            return
 
 
 def _response(status: int, body: str | bytes, content_type: str = "text/plain; charset=utf-8",
@@ -162,7 +96,7 @@ class Publisher:
         self._max_message_bytes = server.max_message_bytes
         self._write_limit_bytes, self._close_timeout_s = write_limit_bytes, close_timeout_s
         self._sources: dict[str, _SourceRecord] = {}
-        self._clients: set[_Client] = set()
+        self._clients: set[Client] = set()
         self.messages_dropped = 0
         """Messages dropped (oldest first) because a client read too slowly."""
         self._server: Server | None = None
@@ -252,7 +186,7 @@ class Publisher:
         return texts
 
     async def _handle(self, connection: ServerConnection) -> None:
-        client = _Client(connection, self._snapshot(), self._queue_size,
+        client = Client(connection, self._snapshot(), self._queue_size,
                          self._write_limit_bytes)
         self._clients.add(client)
         sender = asyncio.create_task(client.run_sender())
@@ -268,7 +202,7 @@ class Publisher:
             await asyncio.wait([sender])
             _LOGGER.debug("client %s disconnected", connection.remote_address)
 
-    def _on_frame(self, client: _Client, frame: str | bytes) -> None:
+    def _on_frame(self, client: Client, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
             self._send_error(client, "binary_not_supported", "send JSON text frames")
             return
@@ -287,7 +221,7 @@ class Publisher:
             return
         self._subscribe(client, message.sources)
 
-    def _subscribe(self, client: _Client, sources: tuple[str, ...] | None) -> None:
+    def _subscribe(self, client: Client, sources: tuple[str, ...] | None) -> None:
         if sources is None:
             client.sources = None
             return
@@ -298,7 +232,7 @@ class Publisher:
             self._send_error(client, "unknown_source",
                              f"unknown sources {unknown}; known: {sorted(self._sources)}")
 
-    def _send_error(self, client: _Client, code: str, message: str) -> None:
+    def _send_error(self, client: Client, code: str, message: str) -> None:
         if client.push(None, messages.Error(code=code, message=message).to_json()):
             self.messages_dropped += 1
 
