@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("daemon", "models", "training", "bench", "tools", "tests")
+PACKAGES = ("daemon", "models", "training", "bench", "tools", "tests", "examples")
 MAX_MODULE_LINES = 350
 
 
