@@ -5,7 +5,6 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-import scipy.signal
 
 SAMPLE_RATE_HZ = 44100
 """The rate every source delivers (mono float32); front-ends resample from it."""
@@ -20,6 +19,8 @@ def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
         return samples
     divisor = gcd(int(from_hz), int(to_hz))
     up, down = int(to_hz) // divisor, int(from_hz) // divisor
+    import scipy.signal  # on first use: importing scipy.signal takes ~0.5 s
+
     return scipy.signal.resample_poly(samples, up, down).astype(np.float32)
 
 
@@ -48,6 +49,8 @@ class StreamingResampler:
         if max_rate == 1:
             taps = np.ones(1)  # equal rates: pass-through, no filter
         else:
+            import scipy.signal  # on first use: importing scipy.signal takes ~0.5 s
+
             taps = scipy.signal.firwin(
                 2 * self._half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)
             )
