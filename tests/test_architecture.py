@@ -4,6 +4,7 @@ and no project module over MAX_MODULE_LINES lines."""
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,3 +116,45 @@ def test_only_tests_import_tests() -> None:
     offenders = {name: sorted(t for t in targets if t.split(".")[0] == "tests")
                  for name, targets in graph.items() if name.split(".")[0] != "tests"}
     assert {name: t for name, t in offenders.items() if t} == {}
+
+
+def _settings_classes(path: Path) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """Class name -> (field names, base names) of every dataclass / Struct / Config class."""
+    found = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        decorators = {ast.unparse(d).split("(")[0] for d in node.decorator_list}
+        bases = frozenset(ast.unparse(b) for b in node.bases)
+        if "dataclass" in decorators or any("Struct" in b or "Config" in b for b in bases):
+            fields = frozenset(
+                s.target.id for s in node.body
+                if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+                and "ClassVar" not in ast.unparse(s.annotation))
+            found[node.name] = (fields, bases)
+    return found
+
+
+def find_twins(classes: dict[str, tuple[frozenset[str], frozenset[str]]]) -> list[tuple[str, str]]:
+    """Pairs of unrelated classes where one's fields (3 or more) are all in the other's."""
+    twins = []
+    for (name, (fields, bases)), (other, (other_fields, other_bases)) in itertools.permutations(
+            classes.items(), 2):
+        related = name.rsplit(".", 1)[-1] in other_bases or other.rsplit(".", 1)[-1] in bases
+        if len(fields) >= 3 and fields <= other_fields and not related and name < other:
+            twins.append((name, other))
+    return twins
+
+
+def test_no_twin_settings_classes() -> None:
+    """No two settings/data classes hold the same fields (one owner per idea)."""
+    classes = {f"{module}.{name}": info for module, path in project_modules().items()
+               if module.split(".")[0] != "tests"
+               for name, info in _settings_classes(path).items()}
+    assert find_twins(classes) == []
+
+
+def test_twin_finder_sees_twins() -> None:
+    a, b = frozenset("xyz"), frozenset("xyzw")
+    assert find_twins({"m.A": (a, frozenset()), "m.B": (b, frozenset())}) == [("m.A", "m.B")]
+    assert find_twins({"m.A": (a, frozenset()), "m.B": (b, frozenset({"A"}))}) == []
