@@ -41,6 +41,14 @@ class Contract:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    head: dict[str, Any] = field(default_factory=dict)
+    """How patch outputs become the window's output (encoders, pooling, temperature,
+    no_music_output); empty for models that map a window straight to genres."""
+
+    @property
+    def n_outputs(self) -> int:
+        """Model output columns: the labels, plus one 'no music' column when declared."""
+        return len(self.labels) + (1 if self.head.get("no_music_output") else 0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict in the on-disk layout."""
@@ -54,6 +62,7 @@ class Contract:
             "sample_rate_hz": self.sample_rate_hz,
             "labels": list(self.labels),
             "input_shape": list(self.input_shape),
+            **({"head": self.head} if self.head else {}),
             "training": self.training,
             "metrics": self.metrics,
             "extra": self.extra,
@@ -96,7 +105,16 @@ def parse_contract(data: Any, where: str) -> Contract:
         training=data.get("training") or {},
         metrics=data.get("metrics") or {},
         extra=data.get("extra") or {},
+        head=_optional_dict(data, "head", where),
     )
+
+
+def _optional_dict(data: dict, key: str, where: str) -> dict:
+    """data[key] when present (must be an object), else {}."""
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ArtifactError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    return value
 
 
 def read_contract(folder: str | Path) -> Contract:
@@ -153,6 +171,7 @@ def check_io(input_shape: tuple[int, ...], n_outputs: int, contract: Contract,
     if tuple(input_shape) != contract.input_shape:
         raise ArtifactError(f"{where}: model input {tuple(input_shape)} != contract "
                             f"{contract.input_shape}")
-    if n_outputs != len(contract.labels):
+    if n_outputs != contract.n_outputs:
+        extra = " + no music" if contract.n_outputs > len(contract.labels) else ""
         raise ArtifactError(f"{where}: model has {n_outputs} outputs but the contract "
-                            f"lists {len(contract.labels)} labels")
+                            f"lists {contract.n_outputs} ({len(contract.labels)} labels{extra})")

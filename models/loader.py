@@ -14,6 +14,7 @@ import numpy as np
 
 from models.artifact import open_keras
 from models.contract import ArtifactError, Contract, check_contract, check_io, read_contract
+from models.outcome import split_outputs
 from models.tflite_runtime import TflitePredictor
 
 RUNTIMES = ("keras", "tflite")
@@ -52,12 +53,16 @@ class LoadedModel:
         """The Keras model (keras runtime only)."""
         return self.predictor.model  # type: ignore[attr-defined]
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities (N, n_labels) float32 for a batch of features (N, *input_shape)."""
+    def predict_outputs(self, features: np.ndarray) -> np.ndarray:
+        """Raw outputs (N, n_outputs) float32: labels, then 'no music' where declared."""
         if tuple(features.shape[1:]) != self.contract.input_shape:
             raise ValueError(f"features shape {features.shape[1:]} != model input "
                              f"{self.contract.input_shape}")
         return self.predictor.predict(features)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Genre probabilities (N, n_labels) float32 for a batch of features."""
+        return split_outputs(self.predict_outputs(features), len(self.labels))[0]
 
 
 def load_model(folder: str | Path, runtime: str = "keras",

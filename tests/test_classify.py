@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from models.bfft import DEFAULT_PARAMS
-from training.classify import format_song, slice_images
+from training.classify import format_song, slice_images, slice_outcomes, song_verdict
 
 RATE_HZ = DEFAULT_PARAMS.sample_rate_hz
 
@@ -34,10 +34,34 @@ def test_hop_seconds_overlaps_slices():
 
 
 def test_format_song_lists_verdict_and_slices():
-    result = {"file": "a.ogg", "genre": "jazz", "votes": 2, "n_slices": 3,
+    result = {"file": "a.ogg", "genre": "jazz", "outcome": "music", "votes": 2, "n_slices": 3,
               "mean_probabilities": {"jazz": 0.6, "rock": 0.4},
-              "slices": [{"index": 0, "start_seconds": 30.0,
+              "slices": [{"index": 0, "start_seconds": 30.0, "outcome": "jazz",
                           "probabilities": {"jazz": 0.7, "rock": 0.3}}]}
     text = format_song(result)
     assert text.splitlines()[0] == "a.ogg: jazz (2/3 slices, mean p 0.60)"
     assert "s00 @    30.0 s  jazz 0.70  rock 0.30" in text
+
+
+def test_format_song_says_silent_and_no_music():
+    slices = [{"index": 0, "start_seconds": 0.0, "outcome": "silent", "level_dbfs": -200.0,
+               "no_music_probability": 0.1, "probabilities": {"jazz": 0.5, "rock": 0.5}}]
+    result = {"file": "quiet.wav", "genre": None, "outcome": "silent", "votes": 1,
+              "n_slices": 1, "mean_probabilities": {"jazz": 0.5, "rock": 0.5}, "slices": slices}
+    text = format_song(result)
+    assert text.splitlines()[0] == "quiet.wav: silent (1/1 slices)"
+    assert "silent (-200 dBFS" in text and "jazz 0.50" not in text
+
+
+def test_slice_outcomes_and_verdict_never_make_silence_a_genre():
+    labels = ["jazz", "rock"]
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    no_music = np.array([0.0, 0.9, 0.1, 0.2])
+    levels = np.array([-20.0, -20.0, -90.0, -20.0])
+    outcomes = slice_outcomes(probabilities, no_music, levels, labels, silence_dbfs=-50.0)
+    assert outcomes == ["jazz", "no music", "silent", "jazz"]
+    assert song_verdict(outcomes, probabilities, labels) == ("jazz", 2)
+    assert song_verdict(["no music", "no music", "jazz"], probabilities[:3], labels) == \
+        ("no music", 2)
+    assert song_verdict(["jazz", "jazz", "silent"], probabilities[:3], labels) == ("jazz", 2)
+    assert song_verdict(["silent"] * 3, probabilities[:3], labels) == ("silent", 3)

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from models.audio import AudioDecodeError, load_audio
 from models.bfft import DEFAULT_PARAMS
 from models.features import BfftExtractor, FeatureExtractor, make_extractor
+from models.outcome import NO_MUSIC_THRESHOLD, SILENCE_RMS_DBFS, rms_dbfs, split_outputs
 from training.errors import InputError
 from training.metrics import vote
 from training.slicing import MIN_PAD_SECONDS, plan_slices
@@ -21,6 +22,7 @@ from training.slicing import MIN_PAD_SECONDS, plan_slices
 _LOGGER = logging.getLogger(__name__)
 
 PREDICT_BATCH = 8
+NO_MUSIC = "no music"
 HOP_SNAP_SECONDS = 0.01
 
 
@@ -42,25 +44,54 @@ def slice_images(samples: np.ndarray, hop_seconds: float, source: str,
     return list(plan.starts), images
 
 
-def classify_song(loaded, path: str, hop_seconds: float = 30.0) -> dict:
-    """Genre of one file: per-slice probabilities, then the majority genre."""
+def slice_outcomes(genre_probabilities: np.ndarray, no_music: np.ndarray,
+                   levels_dbfs: np.ndarray, labels: list[str], silence_dbfs: float) -> list[str]:
+    """Per slice: 'silent', 'no music' or its most probable genre."""
+    return ["silent" if level < silence_dbfs else
+            NO_MUSIC if p_none >= NO_MUSIC_THRESHOLD else labels[int(row.argmax())]
+            for row, p_none, level in zip(genre_probabilities, no_music, levels_dbfs,
+                                          strict=True)]
+
+
+def song_verdict(outcomes: list[str], genre_probabilities: np.ndarray,
+                 labels: list[str]) -> tuple[str, int]:
+    """(verdict, votes): music, no music or silent, whichever most slices are (ties go to
+    music); for music, the majority genre of the music slices."""
+    music = np.array([o in labels for o in outcomes])
+    counts = {kind: outcomes.count(kind) for kind in (NO_MUSIC, "silent")}
+    other = max(counts, key=lambda kind: counts[kind])
+    if counts[other] > music.sum():
+        return other, counts[other]
+    winner = vote(genre_probabilities[music])
+    return labels[winner], int(sum(o == labels[winner] for o in outcomes))
+
+
+def classify_song(loaded, path: str, hop_seconds: float = 30.0,
+                  silence_dbfs: float = SILENCE_RMS_DBFS) -> dict:
+    """Genre of one file: per-slice outcomes, then the majority (silence and non-music
+    slices are never a genre)."""
     samples = load_audio(path, DEFAULT_PARAMS.sample_rate_hz)
     extractor = make_extractor(loaded.contract.frontend_name, loaded.contract.frontend_params)
     starts, images = slice_images(samples, hop_seconds, path, extractor)
-    probabilities = np.concatenate([loaded.predict(images[i:i + PREDICT_BATCH])
-                                    for i in range(0, len(images), PREDICT_BATCH)])
+    outputs = np.concatenate([loaded.predict_outputs(images[i:i + PREDICT_BATCH])
+                              for i in range(0, len(images), PREDICT_BATCH)])
     labels = list(loaded.labels)
-    winner = vote(probabilities)
-    predicted = probabilities.argmax(axis=1)
+    probabilities, no_music = split_outputs(outputs, len(labels))
+    window = DEFAULT_PARAMS.window_samples
+    levels = np.array([rms_dbfs(samples[s:s + window]) for s in starts])
+    outcomes = slice_outcomes(probabilities, no_music, levels, labels, silence_dbfs)
+    verdict, votes = song_verdict(outcomes, probabilities, labels)
     return {
         "file": path,
-        "genre": labels[winner],
-        "votes": int(np.sum(predicted == winner)),
+        "genre": verdict if verdict in labels else None,
+        "outcome": verdict if verdict in (NO_MUSIC, "silent") else "music",
+        "votes": votes,
         "n_slices": len(starts),
         "seconds": round(samples.shape[0] / DEFAULT_PARAMS.sample_rate_hz, 3),
         "mean_probabilities": _named(probabilities.mean(axis=0), labels),
         "slices": [{"index": i, "start_seconds": round(s / DEFAULT_PARAMS.sample_rate_hz, 3),
-                    "genre": labels[predicted[i]],
+                    "outcome": outcomes[i], "level_dbfs": round(float(levels[i]), 1),
+                    "no_music_probability": round(float(no_music[i]), 4),
                     "probabilities": _named(probabilities[i], labels)}
                    for i, s in enumerate(starts)],
     }
@@ -73,12 +104,16 @@ def _named(values: np.ndarray, labels: list[str]) -> dict[str, float]:
 
 def format_song(result: dict) -> str:
     """Readable lines of one song: the verdict, then each slice with its top-3 genres."""
-    mean = result["mean_probabilities"][result["genre"]]
-    lines = [f"{result['file']}: {result['genre']} ({result['votes']}/{result['n_slices']} "
-             f"slices, mean p {mean:.2f})"]
+    verdict = result["genre"] or result["outcome"]
+    mean = (f", mean p {result['mean_probabilities'][verdict]:.2f}" if result["genre"] else "")
+    lines = [f"{result['file']}: {verdict} ({result['votes']}/{result['n_slices']} "
+             f"slices{mean})"]
     for item in result["slices"]:
         top = sorted(item["probabilities"].items(), key=lambda kv: -kv[1])[:3]
         ranked = "  ".join(f"{label} {p:.2f}" for label, p in top)
+        if item["outcome"] not in item["probabilities"]:
+            ranked = f"{item['outcome']} ({item['level_dbfs']:.0f} dBFS, p(no music) " \
+                     f"{item['no_music_probability']:.2f})"
         lines.append(f"  s{item['index']:02d} @ {item['start_seconds']:7.1f} s  {ranked}")
     return "\n".join(lines)
 
@@ -93,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     results, failed = [], 0
     for path in tqdm(args.files, desc="classifying", unit="file", disable=len(args.files) < 2):
         try:
-            results.append(classify_song(loaded, path, args.hop_seconds))
+            results.append(classify_song(loaded, path, args.hop_seconds, args.silence_dbfs))
         except AudioDecodeError as error:
             failed += 1
             print(f"genred classify: error: {error}", file=sys.stderr)
@@ -114,5 +149,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--hop-seconds", type=float, default=30.0,
                         help="seconds between slice starts (30 = consecutive windows)")
+    parser.add_argument("--silence-dbfs", type=float, default=SILENCE_RMS_DBFS,
+                        help="slices quieter than this RMS level are silent, not a genre")
     parser.set_defaults(handler=run)
     return parser

@@ -77,8 +77,10 @@ def store_metrics(model_dir: Path, tag: str, metrics: dict) -> None:
     temporary = path.with_name(f".{METRICS_FILE}.{os.getpid()}.partial")
     temporary.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
     temporary.replace(path)
-    update_contract(model_dir, metrics={f"{tag}_{key}": metrics[key] for key in
-                                        ("accuracy", "song_accuracy", "macro_f1", "n_slices")})
+    headline = {f"{tag}_{key}": metrics[key] for key in
+                ("accuracy", "song_accuracy", "macro_f1", "n_slices") if key in metrics}
+    if headline:
+        update_contract(model_dir, metrics=headline)
 
 
 def format_table(tag: str, metrics: dict) -> str:

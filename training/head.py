@@ -1,122 +1,141 @@
-"""`genred train-head`: a genre layer on the music-pretrained musicnn embedding.
+"""`genred train-head`: the default model's recipe, a patch head on musicnn features.
 
-Reads the slices of a `genred dataset build` (manifest: source file and start of each
-30-s slice), embeds each slice's audio with musicnn (MSD, penultimate layer, mean over
-its 10 patches), cross-validates softmax regression by song (k folds; the L2 penalty is
-chosen by an inner cross-validation on each training part only), then fits on every slice
-and writes a `musicnn-head` artifact whose contract names the musicnn-mel front-end.
+MUSIC_DIR... are folders of ``<genre>/<file>`` audio (full clips or short excerpts); the
+optional --nonmusic folder holds speech, animals, noise (label "no music", never a genre),
+to which synthetic silence, hiss, hum and noise are added. Every 3-s patch of every file
+is embedded clean and through --views random listening channels; artist-held-out folds
+(training.yardstick) report accuracy with its spread and per genre, and fit the
+calibration temperature; then the head is fitted on everything and the artifact written.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from models.artifact import contract_for, save_artifact
-from models.audio import load_audio
-from models.musicnn import spec
 from training.errors import InputError
-from training.linear import choose_l2, fit_softmax
-from training.manifest import SliceRow, genres_of, read_manifest
-from training.metrics import classification_metrics, summarize_folds
-from training.splits import folds
+from training.head_data import collect_items, embed_items
+from training.patch_head import (
+    HeadSettings,
+    cross_validate,
+    expected_calibration_error,
+    fit_head,
+    fit_temperature,
+)
+from training.yardstick import format_summary
 
 _LOGGER = logging.getLogger(__name__)
-EMBEDDINGS_FILE = "embeddings-musicnn.npz"
+DEFAULT_ENCODERS = "MSD_musicnn:penultimate+mean_pool+max_pool+tags"
 
 
-def slice_embeddings(data_dir: Path, audio_dir: Path, rows: list[SliceRow]) -> np.ndarray:
-    """Embedding per slice (cached in DATA_DIR/embeddings-musicnn.npz by png name)."""
-    from models.musicnn_head import window_embeddings
+def parse_encoders(text: str) -> list[dict]:
+    """'NET:out+out,NET2:out' -> [{'network': NET, 'outputs': [...]}, ...]."""
+    from models.musicnn.network import CHECKPOINTS, OUTPUTS
 
-    cache_path = data_dir / EMBEDDINGS_FILE
-    cache = dict(np.load(cache_path)) if cache_path.is_file() else {}
-    window = spec.PARAMS["window_samples"]
-    by_source: dict[str, np.ndarray] = {}
-    for row in tqdm(rows, desc="embedding", unit="slice"):
-        if row.png in cache:
-            continue
-        if row.source not in by_source:
-            by_source = {row.source: load_audio(audio_dir / row.source)}
-        start = round(row.start_seconds * spec.PARAMS["input_rate_hz"])
-        cache[row.png] = window_embeddings(by_source[row.source][start:start + window])
-    np.savez(cache_path, **cache)
-    return np.stack([cache[row.png] for row in rows])
+    encoders = []
+    for part in text.split(","):
+        network, _, outputs = part.partition(":")
+        names = outputs.split("+") if outputs else ["penultimate"]
+        if network not in CHECKPOINTS or not set(names) <= set(OUTPUTS):
+            raise InputError(f"--encoders {part!r}: use NETWORK:OUTPUT+OUTPUT with a network "
+                             f"in {CHECKPOINTS} and outputs in {OUTPUTS}")
+        encoders.append({"network": network, "outputs": names})
+    return encoders
 
 
-def cross_validate(embeddings: np.ndarray, labels: np.ndarray, rows: list[SliceRow],
-                   genres: list[str], k: int, seed: int) -> dict:
-    """k-fold (by song) metrics of softmax regression with inner-CV L2."""
-    fold_metrics, all_true, all_probabilities = [], [], []
-    for test in folds(rows, k, seed):
-        train = np.setdiff1d(np.arange(labels.size), test)
-        l2 = choose_l2(embeddings[train], labels[train], len(genres), seed=seed)
-        model = fit_softmax(embeddings[train], labels[train], len(genres), l2=l2)
-        probabilities = model.predict_proba(embeddings[test])
-        songs = [rows[i].source for i in test]
-        fold_metrics.append({**classification_metrics(labels[test], probabilities, genres, songs),
-                             "l2": l2})
-        all_true.append(labels[test])
-        all_probabilities.append(probabilities)
-    pooled = classification_metrics(np.concatenate(all_true), np.concatenate(all_probabilities),
-                                    genres, [r.source for r in rows])
-    return {"summary": summarize_folds(fold_metrics), "pooled": pooled, "folds": fold_metrics}
+def _calibration(cv: dict, target: np.ndarray) -> dict:
+    """Temperature from out-of-fold logits, with the calibration error before and after."""
+    import scipy.special
+
+    logits = cv.pop("out_of_fold_logits")
+    temperature = fit_temperature(logits, target)
+    before = expected_calibration_error(scipy.special.softmax(logits, axis=1), target)
+    after = expected_calibration_error(scipy.special.softmax(logits / temperature, axis=1),
+                                       target)
+    return {"temperature": round(temperature, 4), "ece_before": round(before, 4),
+            "ece_after": round(after, 4)}
 
 
-def train_head(data_dir: Path, audio_dir: Path, name: str, models_dir: Path, k: int,
-               seed: int) -> Path:
-    """Cross-validate, fit on everything, save the artifact; returns its folder."""
-    from models.musicnn_head import MODEL_KIND, build_head_model, fold_standardisation
+def train_head(args: argparse.Namespace) -> Path:
+    """Embed, cross-validate, calibrate, fit on everything, save; returns the folder."""
+    from models.artifact import contract_for, save_artifact
+    from models.musicnn import spec
+    from models.patch_head import MODEL_KIND, NO_MUSIC, build_window_model
     from training.evaluate import store_metrics, write_figures
 
-    rows = read_manifest(data_dir)
-    genres = genres_of(rows)
-    if len(genres) < 2:
-        raise InputError(f"{data_dir}: need at least 2 genres, found {genres}")
-    labels = np.array([genres.index(r.genre) for r in rows])
     started = time.monotonic()
-    embeddings = slice_embeddings(data_dir, audio_dir, rows)
-    cv = cross_validate(embeddings, labels, rows, genres, k, seed)
-    l2 = choose_l2(embeddings, labels, len(genres), seed=seed)
-    final = fit_softmax(embeddings, labels, len(genres), l2=l2)
-    weights, bias = fold_standardisation(final.mean, final.scale, final.weights, final.bias)
-    summary = cv["summary"]
+    encoders = parse_encoders(args.encoders)
+    collections = collect_items(args.music_dirs, args.nonmusic, Path(args.work_dir),
+                                synthetic=not args.no_synthetic, seed=args.seed)
+    genres = collections.genres
+    outputs = genres + ([NO_MUSIC] if collections.has_no_music else [])
+    key = hashlib.sha1(json.dumps([encoders, args.seed, args.max_seconds]).encode()).hexdigest()
+    data, encoder = embed_items(collections, outputs, encoders, args.views,
+                                Path(args.work_dir) / key[:12], args.seed, args.max_seconds)
+    settings = HeadSettings(hidden_units=args.hidden, epochs=args.epochs, seed=args.seed)
+    cv = cross_validate(data, outputs, genres, args.folds, settings)
+    calibration = _calibration(cv, data.target)
+    _LOGGER.info(format_summary("artist-held-out accuracy", cv["summary"]))
+    head = fit_head(data.features, data.target[data.item], len(outputs), settings)
+    model = build_window_model(encoder, head, calibration["temperature"])
+    head_section = {"encoders": encoders, "n_features": int(data.features.shape[1]),
+                    "head": f"mlp-{args.hidden}" if args.hidden else "linear",
+                    "pooling": "mean of patch logits over the window's patches",
+                    "temperature": calibration["temperature"],
+                    "no_music_output": collections.has_no_music}
     contract = contract_for(
-        name, MODEL_KIND, genres, spec.INPUT_SHAPE, frontend_name=spec.FRONTEND_NAME,
-        training={"dataset": str(data_dir), "audio": str(audio_dir), "n_slices": len(rows),
-                  "n_songs": len({r.source for r in rows}), "genres": genres, "seed": seed,
-                  "folds": k, "l2": l2, "embedding": "MSD_musicnn penultimate (200-d)",
+        args.name, MODEL_KIND, genres, spec.INPUT_SHAPE, frontend_name=spec.FRONTEND_NAME,
+        head=head_section,
+        training={**collections.describe(), "views": args.views, "seed": args.seed,
+                  "epochs": args.epochs, "folds": cv["plan"],
                   "seconds": round(time.monotonic() - started, 1)},
-        metrics={"cv_accuracy_mean": summary["accuracy"]["mean"],
-                 "cv_accuracy_std": summary["accuracy"]["std"]})
-    folder = save_artifact(build_head_model(genres, weights, bias), models_dir / name, contract)
-    store_metrics(folder, f"cv{k}", {**cv["pooled"], "folds": cv["summary"]})
-    write_figures(folder, f"cv{k}", np.array(cv["pooled"]["confusion_matrix"]), genres)
-    _LOGGER.info("%s: %d-fold accuracy %.3f +/- %.3f", name, k, summary["accuracy"]["mean"],
-                 summary["accuracy"]["std"])
+        metrics={"artist_cv_accuracy_mean": round(cv["summary"]["accuracy_mean"], 4),
+                 "artist_cv_accuracy_std": round(cv["summary"]["accuracy_std"], 4),
+                 "artist_cv_min_recall": round(cv["summary"]["min_recall"], 4),
+                 **calibration})
+    folder = save_artifact(model, Path(args.models_dir) / args.name, contract)
+    store_metrics(folder, f"artist_cv{args.folds}", {**cv, "calibration": calibration})
+    write_figures(folder, f"artist_cv{args.folds}",
+                  np.array(cv["summary"]["confusion_matrix"]), outputs)
     return folder
 
 
 def run(args: argparse.Namespace) -> int:
     """Handler of `genred train-head`."""
-    folder = train_head(Path(args.data_dir), Path(args.audio_dir), args.name,
-                        Path(args.models_dir), args.folds, args.seed)
+    folder = train_head(args)
     print(f"wrote {folder}")  # noqa: T201 - command output
     return 0
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `genred train-head`."""
-    parser = subparsers.add_parser("train-head", help="genre layer on musicnn embeddings")
-    parser.add_argument("data_dir", metavar="DATA_DIR", help="folder made by 'dataset build'")
-    parser.add_argument("audio_dir", metavar="AUDIO_DIR", help="the audio folder it was built from")
+    parser = subparsers.add_parser(
+        "train-head", help="the default model: a patch head on musicnn features")
+    parser.add_argument("music_dirs", metavar="MUSIC_DIR", nargs="+",
+                        help="folder of <genre>/<audio file> (several are merged)")
+    parser.add_argument("--nonmusic", action="append", default=[],
+                        help="non-music audio (speech, animals, noise): a folder or a file; "
+                             "may be repeated")
+    parser.add_argument("--no-synthetic", action="store_true",
+                        help="do not add synthetic silence/noise/hum to the non-music class")
     parser.add_argument("--name", required=True, help="model name (folder under --models-dir)")
     parser.add_argument("--models-dir", default="models")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (by song)")
+    parser.add_argument("--work-dir", default="runs/train-head",
+                        help="cache of patch features (reused by later runs)")
+    parser.add_argument("--encoders", default=DEFAULT_ENCODERS,
+                        help=f"musicnn networks and outputs (default {DEFAULT_ENCODERS})")
+    parser.add_argument("--views", type=int, default=3,
+                        help="random listening channels per file, besides the clean view")
+    parser.add_argument("--hidden", type=int, default=256, help="hidden units (0: linear head)")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--folds", type=int, default=5, help="artist-held-out folds")
+    parser.add_argument("--max-seconds", type=float, default=30.0,
+                        help="use at most this much of each file")
     parser.add_argument("--seed", type=int, default=0)
     return parser
