@@ -28,13 +28,15 @@ class SourceState(enum.StrEnum):
     """A source's state as clients see it (the one spelling of it in the code).
 
     A source reports connecting, live, reconnecting, ended or error itself; the service
-    refines live into warming_up (window not full yet) and silent (newest hop too quiet).
+    refines live into warming_up (window not full yet), silent (newest hop too quiet) and
+    no_music (the model says the window holds speech, noise or other non-music).
     """
 
     CONNECTING = "connecting"
     WARMING_UP = "warming_up"
     LIVE = "live"
     SILENT = "silent"
+    NO_MUSIC = "no_music"
     RECONNECTING = "reconnecting"
     ENDED = "ended"
     ERROR = "error"

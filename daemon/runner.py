@@ -39,7 +39,7 @@ def load_model_handle(folder: str, runtime: str = "keras",
     return ModelHandle(name=contract.name, labels=contract.labels,
                        frontend_name=contract.frontend_name,
                        frontend_params=contract.frontend_params,
-                       predict_batch=loaded.predict)
+                       predict_batch=loaded.predict_outputs)
 
 
 async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], None],

@@ -21,13 +21,18 @@ from daemon.smoother import Smoother
 from daemon.sources import SourceConfig
 from daemon.windower import Window, Windower
 from models.features import make_extractor
+from models.outcome import NO_MUSIC_THRESHOLD, split_outputs
 from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
 
 @dataclass
 class ModelHandle:
-    """What the service needs of a model: name, labels, front-end and a batch predictor."""
+    """What the service needs of a model: name, labels, front-end and a batch predictor.
+
+    ``predict_batch`` maps features (N, ...) to outputs (N, n_labels) or, for a model with
+    a no-music output, (N, n_labels + 1) whose last column is the no-music probability.
+    """
 
     name: str
     labels: Sequence[str]
@@ -54,6 +59,8 @@ class _SourceRuntime:
     message: str | None = None
     windows: int = 0
     overflows_seen: int = 0
+    no_music: bool = False
+    """Whether the newest classified window was no music."""
 
 
 class Service:
@@ -175,6 +182,7 @@ class Service:
             return
         if window.silent:
             runtime.smoother.reset()
+            runtime.no_music = False
         else:
             dropped_before = self.worker.windows_dropped
             self.worker.submit(name, self._job(name, runtime, window))
@@ -213,6 +221,8 @@ class Service:
             state = SourceState.WARMING_UP
         elif state == SourceState.LIVE and silent:
             state = SourceState.SILENT
+        elif state == SourceState.LIVE and runtime.no_music:
+            state = SourceState.NO_MUSIC
         if state != runtime.published_state:
             runtime.published_state = state
             self.metrics.set_source_state(name, state)
@@ -223,13 +233,20 @@ class Service:
         self.metrics.inference_seconds.observe(seconds)
         self.metrics.inference_batch_size.observe(batch_size)
 
-    def _on_result(self, job: WindowJob, probabilities: np.ndarray) -> None:
-        """Smooth a window's probabilities and publish the prediction."""
+    def _on_result(self, job: WindowJob, outputs: np.ndarray) -> None:
+        """Smooth a window's genre probabilities and publish the prediction (or no_music)."""
         runtime = self._runtimes[job.source_name]
-        smoothed = runtime.smoother.update(probabilities)
         runtime.windows += 1
         self.metrics.windows_classified.labels(source=job.source_name).inc()
         labels = self.model.labels
+        genres, no_music = split_outputs(outputs[np.newaxis], len(labels))
+        runtime.no_music = bool(no_music[0] >= NO_MUSIC_THRESHOLD)
+        self._publish_state(job.source_name, runtime)
+        if runtime.no_music:
+            runtime.smoother.reset()
+            return
+        probabilities = genres[0]
+        smoothed = runtime.smoother.update(probabilities)
         rate_hz = job.sample_rate_hz
         self.publisher.publish_prediction(Prediction(
             source=job.source_name,

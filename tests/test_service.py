@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 
+import numpy as np
 import pytest
 import websockets
 
@@ -128,3 +130,21 @@ async def test_sources_due_together_are_batched(tmp_path, n_sources):
         assert max(batch_sizes) == n_sources
         assert worker.windows_classified + worker.windows_dropped >= n_sources
         assert worker.batches < worker.windows_classified  # some batches held >1 window
+
+
+async def test_no_music_output_gives_state_not_a_genre(tmp_path):
+    """A model whose last output says 'no music' puts the source in no_music, no prediction."""
+    def no_music_predict(images):
+        genres = fake_predict(images)
+        return np.concatenate([genres * 0.1, np.full((len(images), 1), 0.9, np.float32)], 1)
+
+    model = dataclasses.replace(fake_model(), predict_batch=no_music_predict)
+    wav = write_tone_wav(tmp_path / "tone.wav", 440, 40.0)
+    config = make_config([{"name": "talk", "kind": "url", "url": str(wav), "realtime": False}])
+    async with running(config, model) as service:
+        async with websockets.connect(f"ws://127.0.0.1:{service.publisher.port}/") as ws:
+            messages = await read_until(
+                ws, lambda m: m["type"] == "status" and m["state"] == "no_music", 30)
+        health = service.health()
+    assert not [m for m in messages if m["type"] == "prediction"]
+    assert health["sources"][0]["state"] in ("no_music", "ended")
