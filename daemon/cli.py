@@ -39,6 +39,9 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         help="replace the config's sources (repeatable): a file path or URL; "
              "'device:' or 'device:NAME'; 'stdin:RATE[:CHANNELS[:s16le|f32le]]'; "
              "'tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]'")
+    run.add_argument("--mqtt", metavar="URL",
+                     help="publish to this MQTT broker, mqtt://[user:pass@]host[:port] or "
+                          "mqtts://... (overrides config mqtt.url)")
     run.add_argument("--loop", action="store_true", help="--source files restart at the end")
     run.add_argument("--no-realtime", action="store_true",
                      help="--source files are read as fast as the pipeline allows")
@@ -162,6 +165,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         config = dataclasses.replace(config, sources=[
             source_from_spec(spec, f"source{i + 1}", options)
             for i, spec in enumerate(args.source)])
+    if args.mqtt:
+        config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, url=args.mqtt))
     if args.model:
         config = dataclasses.replace(config, model=str(Path(args.model).resolve()))
     if args.debug:

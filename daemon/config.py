@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 
 from daemon.history import HistoryConfig
+from daemon.mqtt import MqttConfig
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
@@ -101,6 +102,7 @@ class Config:
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Logging level on stderr."""
 
@@ -112,7 +114,8 @@ class Config:
         names = [source.name for source in self.sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         check(not duplicates, f"{prefix}sources", "names must be unique", duplicates)
-        for name in ("server", "window", "smoothing", "inference", "history"):
+        for name in ("server", "window", "smoothing", "inference", "history",
+                     "mqtt"):
             getattr(self, name).validate(prefix + name)
 
 
