@@ -85,7 +85,7 @@ def _export_command(args: argparse.Namespace) -> int:
 
 def _time_arg(text: str) -> float:
     """argparse type: a time as daemon.history.parse_time reads it."""
-    from daemon.history import parse_time
+    from daemon.history_query import parse_time
 
     try:
         return parse_time(text)
@@ -112,7 +112,8 @@ def _add_history(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _history_command(args: argparse.Namespace) -> int:
-    from daemon.history import HistoryConfig, query, rows_to_csv
+    from daemon.history import HistoryConfig
+    from daemon.history_query import query, rows_to_csv
 
     try:
         config = read_config(args.config).history if args.config else HistoryConfig()

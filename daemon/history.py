@@ -4,54 +4,32 @@ The event loop only enqueues rows (:meth:`History.record`, never blocks); a writ
 commits them in batches at most ``commit_interval_seconds`` apart (a ``kill -9`` loses at
 most that much) and prunes rows older than ``retention_days``. An unwritable path or a full
 disk is an error state (:attr:`History.error`, shown in /healthz), never an exception into
-the pipeline. Queries open their own read-only connection, so any thread may run them.
+the pipeline. Reading is daemon/history_query.py.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
 import os
 import queue
-import re
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from daemon.history_query import COLUMNS as _COLUMNS
+from daemon.history_query import SCHEMA as _SCHEMA
+from daemon.history_query import query
 from daemon.messages import Prediction
 from daemon.schema import check
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_QUERY_ROWS = 100_000
 PRUNE_INTERVAL_SECONDS = 3600.0
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-    id INTEGER PRIMARY KEY,
-    source TEXT NOT NULL,
-    wall_time REAL NOT NULL,
-    window_start_ms INTEGER NOT NULL,
-    window_end_ms INTEGER NOT NULL,
-    genre TEXT NOT NULL,
-    confidence REAL NOT NULL,
-    changed INTEGER NOT NULL,
-    probabilities TEXT NOT NULL,
-    model TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS predictions_time ON predictions (wall_time);
-CREATE INDEX IF NOT EXISTS predictions_source_time ON predictions (source, wall_time);
-"""
-_COLUMNS = ("id", "source", "wall_time", "window_start_ms", "window_end_ms", "genre",
-            "confidence", "changed", "probabilities", "model")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -86,60 +64,6 @@ def default_path() -> Path:
     """$XDG_STATE_HOME/genred/history.sqlite3, else ~/.local/state/genred/history.sqlite3."""
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "genred" / "history.sqlite3"
-
-
-def parse_time(text: str, now: float | None = None) -> float:
-    """Unix seconds from '1700000000', ISO 8601 (naive = local time) or an age like '1h'."""
-    text = text.strip()
-    now = time.time() if now is None else now
-    match = _DURATION.match(text)
-    if match:
-        return now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if math.isfinite(value):
-            return value
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise ValueError(f"expected ISO 8601 time (2026-01-31T18:00), unix seconds or an "
-                         f"age like 90s/30m/2h/7d, got {text!r}") from None
-
-
-def query(path: str | Path, source: str | None = None, since: float | None = None,
-          until: float | None = None, limit: int = 1000,
-          changes_only: bool = False) -> list[dict[str, Any]]:
-    """The newest ``limit`` rows in [since, until], oldest first, as JSON-ready dicts."""
-    if not 1 <= limit <= MAX_QUERY_ROWS:
-        raise ValueError(f"limit must be in 1..{MAX_QUERY_ROWS}, got {limit}")
-    where, args = ["1"], []
-    for clause, value in (("source = ?", source), ("wall_time >= ?", since),
-                          ("wall_time <= ?", until)):
-        if value is not None:
-            where.append(clause)
-            args.append(value)
-    if changes_only:
-        where.append("changed = 1")
-    sql = (f"SELECT * FROM (SELECT {', '.join(_COLUMNS)} FROM predictions WHERE "
-           f"{' AND '.join(where)} ORDER BY wall_time DESC, id DESC LIMIT ?) "
-           f"ORDER BY wall_time, id")
-    connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                                 timeout=5.0)
-    try:
-        rows = connection.execute(sql, [*args, limit]).fetchall()
-    finally:
-        connection.close()
-    return [_row_dict(row) for row in rows]
-
-
-def _row_dict(row: tuple) -> dict[str, Any]:
-    item = dict(zip(_COLUMNS, row, strict=True))
-    item["changed"] = bool(item["changed"])
-    item["probabilities"] = json.loads(item["probabilities"])
-    return item
 
 
 class History:
@@ -197,8 +121,8 @@ class History:
                 "rows_queued": self._queue.qsize()}
 
     def query(self, **kwargs: Any) -> list[dict[str, Any]]:
-        """:func:`query` on this history's database (blocking)."""
-        return query(self.path, **kwargs)
+        """:func:`daemon.history_query.query` on this database; [] before the first write."""
+        return query(self.path, **kwargs) if self.path.is_file() else []
 
     def _writer(self) -> None:
         """Writer thread: batch, commit, prune, until the None sentinel."""
@@ -284,16 +208,3 @@ class History:
         if deleted:
             _LOGGER.info("history: pruned %d rows older than %g days", deleted,
                          self.config.retention_days)
-
-
-def rows_to_csv(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV text: a header, ISO local time, probabilities as one JSON column."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["time", *_COLUMNS[1:]])
-    for row in rows:
-        iso = datetime.fromtimestamp(row["wall_time"]).astimezone().isoformat(
-            timespec="milliseconds")
-        writer.writerow([iso, *(json.dumps(row[c]) if c == "probabilities" else row[c]
-                                for c in _COLUMNS[1:])])
-    return out.getvalue()

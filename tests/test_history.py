@@ -14,7 +14,8 @@ import time
 import pytest
 
 from daemon.config import ConfigError, config_from_dict
-from daemon.history import History, HistoryConfig, default_path, parse_time, query
+from daemon.history import History, HistoryConfig, default_path
+from daemon.history_query import parse_time, query, query_from_params
 from daemon.messages import Prediction
 from tests.conftest import REPO_ROOT
 
@@ -159,3 +160,16 @@ def test_cli_errors(tmp_path):
     assert "argument --since" in result.stderr and "ISO 8601" in result.stderr
     result = run_cli("--db", str(tmp_path / "missing.sqlite3"))
     assert result.returncode == 1 and "no history database" in result.stderr
+
+
+def test_query_parameters_of_the_http_route():
+    kwargs = query_from_params({"source": ["a"], "since": ["1h"], "limit": ["5"],
+                                "changes": ["1"], "token": ["x"]})
+    assert kwargs["source"] == "a" and kwargs["limit"] == 5 and kwargs["changes_only"]
+    assert abs(kwargs["since"] - (time.time() - 3600)) < 5 and "until" not in kwargs
+    assert query_from_params({}) == {"source": None, "limit": 1000, "changes_only": False}
+    for params, match in (({"since": ["soon"]}, "since: expected ISO 8601"),
+                          ({"limit": ["many"]}, "limit: expected an integer"),
+                          ({"sorce": ["a"]}, "unknown parameter 'sorce'")):
+        with pytest.raises(ValueError, match=match):
+            query_from_params(params)
