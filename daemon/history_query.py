@@ -81,6 +81,9 @@ def query(path: str | Path, source: str | None = None, since: float | None = Non
     connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
                                  timeout=5.0)
     try:
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'predictions'"
+                                  ).fetchone():
+            return []  # the writer has created the file but not the table yet
         rows = connection.execute(sql, [*args, limit]).fetchall()
     finally:
         connection.close()

@@ -1,0 +1,83 @@
+"""The wired outputs: a real file source through the service into SQLite history (GET
+/history, /healthz) and a real mosquitto broker (Home Assistant discovery, state)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+
+from daemon.harness import http_get
+from tests.daemon_helpers import write_tone_wav
+from tests.mqtt_helpers import Broker, collect
+from tests.test_service import make_config, running
+
+
+async def get_json(port: int, path: str) -> tuple[int, object]:
+    """GET path -> (status, parsed JSON body), 4xx/5xx included."""
+    try:
+        text = await asyncio.wait_for(asyncio.to_thread(http_get, port, path), 15)
+        return 200, json.loads(text)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def wait_for_rows(port: int, path: str, timeout_seconds: float = 40.0) -> list[dict]:
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        status, rows = await get_json(port, path)
+        assert status == 200, rows
+        if rows:
+            return rows
+        assert time.monotonic() < deadline, "no history rows in time"
+        await asyncio.sleep(0.2)
+
+
+async def test_predictions_reach_history_and_mqtt(tmp_path):
+    wav = write_tone_wav(tmp_path / "tone.wav", 9000, 40.0)
+    broker = Broker(tmp_path).start()
+    db = tmp_path / "history.sqlite3"
+    config = make_config([{"name": "tone 1", "kind": "url", "url": str(wav), "realtime": False}],
+                         history={"path": str(db), "commit_interval_seconds": 0.2},
+                         mqtt={"url": broker.url, "state_interval_seconds": 0.5})
+    try:
+        listener = asyncio.create_task(collect(broker.port, ["#"], lambda s: any(
+            p["genre"] == "high" for p, _ in s.get("genred/tone_1/state", []))
+            and "homeassistant/sensor/genred_tone_1/config" in s, 60))
+        async with running(config) as service:
+            port = service.publisher.port
+            rows = await wait_for_rows(port, "/history?source=tone+1&limit=5")
+            seen = await asyncio.wait_for(listener, 60)
+            status, error = await get_json(port, "/history?since=someday")
+            assert status == 400 and "since: expected ISO 8601" in error["error"]
+            _, health = await get_json(port, "/healthz")
+            _, empty = await get_json(port, "/history?source=other")
+    finally:
+        broker.stop()
+    assert rows[-1]["source"] == "tone 1" and rows[-1]["genre"] == "high"
+    assert rows[0]["changed"] is True and set(rows[0]["probabilities"]) == {"low", "mid", "high"}
+    assert empty == []
+    assert health["history"]["state"] == "ok" and health["history"]["path"] == str(db)
+    assert health["mqtt"]["state"] == "connected" and health["mqtt"]["messages_published"] > 0
+    discovery = seen["homeassistant/sensor/genred_tone_1/config"][-1][0]
+    assert discovery["state_topic"] == "genred/tone_1/state"
+    assert discovery["device"]["model"] == "fake"
+
+
+async def test_unwritable_history_keeps_the_pipeline_running(tmp_path):
+    wav = write_tone_wav(tmp_path / "tone.wav", 500, 35.0)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    config = make_config([{"name": "f", "kind": "url", "url": str(wav), "realtime": False}],
+                         history={"path": str(blocker / "h.sqlite3"),
+                                  "commit_interval_seconds": 0.1})
+    async with running(config) as service:
+        deadline = time.monotonic() + 40
+        while service.health()["history"]["state"] != "error" or not any(
+                s["windows_classified"] for s in service.health()["sources"]):
+            assert time.monotonic() < deadline, service.health()
+            await asyncio.sleep(0.2)
+        _, health = await get_json(service.publisher.port, "/healthz")
+    assert health["history"]["rows_failed"] >= 1 and health["mqtt"] == {"state": "disabled"}
+    assert health["history"]["error"]
