@@ -85,6 +85,8 @@ class MqttConfig:
             check(bool(value) and not set(value) & set("+#") and not value.startswith("/")
                   and not value.endswith("/"), f"{path}.{key}",
                   "must be a non-empty topic without + # or a leading/trailing /", value)
+        check(self.tls_ca_file is None or os.path.isfile(self.tls_ca_file),
+              f"{path}.tls_ca_file", "must be an existing PEM file", self.tls_ca_file)
         check(self.state_interval_seconds > 0, f"{path}.state_interval_seconds", "must be > 0",
               self.state_interval_seconds)
         check(self.queue_size >= 1, f"{path}.queue_size", "must be >= 1", self.queue_size)
@@ -227,10 +229,11 @@ class MqttPublisher:
                     finally:
                         self.connected = False
                     return
-            except aiomqtt.MqttError as error:
-                if self.connected or self.error is None:
-                    _LOGGER.warning("mqtt %s: %s; reconnecting with backoff", url, error)
-                self.connected, self.error = False, str(error)
+            except Exception as error:  # MqttError, TLS setup...: never into the pipeline
+                if self.error is None:
+                    _LOGGER.warning("mqtt %s: %s; reconnecting with backoff", url, error,
+                                    exc_info=not isinstance(error, aiomqtt.MqttError))
+                self.connected, self.error = False, f"{type(error).__name__}: {error}"
             delay_seconds = self.config.backoff.delay_seconds(attempt, rng)
             attempt += 1
             with contextlib.suppress(TimeoutError):

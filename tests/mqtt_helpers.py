@@ -59,6 +59,16 @@ class Broker:
         return f"mqtt://127.0.0.1:{self.port}"
 
 
+def make_tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl): (certificate, key, the same as CA)."""
+    cert, key = folder / "broker.crt", folder / "broker.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key, cert
+
+
 async def collect(port: int, topics: list[str], until, timeout_seconds: float = 15.0,
                   **client_options) -> dict[str, list]:
     """Subscribe to ``topics``; topic -> [(payload, retained)] until ``until(seen)`` is true."""

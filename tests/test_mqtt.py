@@ -18,7 +18,7 @@ from daemon.messages import Prediction
 from daemon.mqtt import MqttConfig, MqttPublisher, connect_options, redact_url
 from daemon.sources.base import BackoffPolicy
 from tests.conftest import REPO_ROOT
-from tests.mqtt_helpers import Broker, collect
+from tests.mqtt_helpers import Broker, collect, make_tls_files
 
 FAST_BACKOFF = BackoffPolicy(initial_seconds=0.1, max_seconds=0.5)
 
@@ -155,6 +155,27 @@ async def test_credentials_from_the_environment_are_not_logged(tmp_path, monkeyp
     assert "s3cret-pw" not in caplog.text
 
 
+async def test_tls_with_a_ca_file_and_a_broken_one(tmp_path):
+    cert, key, ca = make_tls_files(tmp_path)
+    broker = Broker(tmp_path, f"allow_anonymous true\ncertfile {cert}\nkeyfile {key}").start()
+    url = f"mqtts://127.0.0.1:{broker.port}"
+    try:
+        async with running(url, tls_ca_file=str(ca)) as publisher:
+            await wait_for(lambda: publisher.connected)
+            publisher.publish_prediction(prediction("radio", "rock"), changed=True)
+            await wait_for(lambda: publisher.health()["messages_queued"] == 0)
+        async with running(url) as publisher:  # the system CAs do not know this certificate
+            await wait_for(lambda: publisher.error is not None)
+            assert "CERTIFICATE_VERIFY_FAILED" in publisher.error and not publisher.connected
+        garbage = tmp_path / "garbage.pem"
+        garbage.write_text("not a certificate")
+        async with running(url, tls_ca_file=str(garbage)) as publisher:  # never raises
+            await wait_for(lambda: publisher.error is not None)
+            assert publisher.error.startswith("SSLError")
+    finally:
+        broker.stop()
+
+
 LWT_SCRIPT = """
 import asyncio, sys
 from daemon.mqtt import MqttConfig, MqttPublisher
@@ -202,7 +223,8 @@ def test_config_checks_and_options(monkeypatch):
     for bad, match in (({"url": "http://h"}, r"mqtt\.url: must look like"),
                        ({"url": "mqtt://u:secret@h:99999"}, r"mqtt\.url: has an invalid port"),
                        ({"topic_prefix": "a/#"}, r"mqtt\.topic_prefix"),
-                       ({"state_interval_seconds": 0}, r"mqtt\.state_interval_seconds")):
+                       ({"state_interval_seconds": 0}, r"mqtt\.state_interval_seconds"),
+                       ({"tls_ca_file": "/nonexistent.pem"}, r"mqtt\.tls_ca_file")):
         with pytest.raises(ConfigError, match=match) as info:
             config_from_dict({"mqtt": bad})
         assert "secret" not in str(info.value)
