@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -120,13 +121,21 @@ def connect_options(config: MqttConfig) -> dict[str, Any]:
             else None}
 
 
+def _genred_version() -> str:
+    """The installed genred package's version ('' when not installed)."""
+    try:
+        return importlib.metadata.version("genred")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
 class MqttPublisher:
     """Queues state messages from the pipeline; :meth:`run` delivers them to the broker."""
 
     def __init__(self, config: MqttConfig, *, sources: Sequence[str], model_name: str,
-                 sw_version: str = "") -> None:
+                 sw_version: str | None = None) -> None:
         self.config = config
-        self._model_name, self._sw_version = model_name, sw_version
+        self._model_name, self._sw_version = model_name, sw_version or _genred_version()
         self._prefix = config.topic_prefix
         self.availability_topic = f"{self._prefix}/availability"
         self._queue: collections.deque[tuple[str, str, bool]] = collections.deque()
