@@ -125,7 +125,8 @@ class History:
         return query(self.path, **kwargs) if self.path.is_file() else []
 
     def _writer(self) -> None:
-        """Writer thread: batch, commit, prune, until the None sentinel."""
+        """Writer thread: open, then batch, commit, prune, until the None sentinel."""
+        self._write([])  # open (or report the error state) at once, not at the first row
         stopping = False
         while not stopping:
             try:

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from daemon import history as history_module
 from daemon.config import ConfigError, config_from_dict
 from daemon.history import History, HistoryConfig, default_path
 from daemon.history_query import parse_time, query, query_from_params
@@ -77,11 +78,16 @@ def test_rows_are_committed_within_the_commit_interval(tmp_path):
         history.close()
 
 
-def test_retention_prunes_old_rows(tmp_path):
+def test_retention_prunes_at_start_and_while_running(tmp_path, monkeypatch):
     db = tmp_path / "h.sqlite3"
     now = time.time()
     write_rows(db, [("a", "rock", now - 3 * 86400, True), ("a", "jazz", now - 60, True)],
                retention_days=1.0)
+    assert [r["genre"] for r in query(db)] == ["rock", "jazz"]  # pruned hourly: not yet
+    write_rows(db, [], retention_days=1.0)  # a restart prunes at once
+    assert [r["genre"] for r in query(db)] == ["jazz"]
+    monkeypatch.setattr(history_module, "PRUNE_INTERVAL_SECONDS", 0.0)
+    write_rows(db, [("a", "pop", now - 2 * 86400, True)], retention_days=1.0)
     assert [r["genre"] for r in query(db)] == ["jazz"]
 
 
@@ -93,8 +99,8 @@ def test_unwritable_path_is_an_error_state_then_recovers(tmp_path):
     history.start()
     try:
         history.record(prediction("a", "rock", time.time()), True)
-        wait_until(lambda: history.health()["state"] == "error")
-        assert history.rows_failed == 1 and "state" in history.health()["error"]
+        wait_until(lambda: history.rows_failed == 1)
+        assert history.health()["state"] == "error" and "state" in history.health()["error"]
         blocker.unlink()
         history.record(prediction("a", "jazz", time.time()), True)
         wait_until(lambda: history.health()["state"] == "ok")

@@ -228,3 +228,18 @@ def test_config_checks_and_options(monkeypatch):
         with pytest.raises(ConfigError, match=match) as info:
             config_from_dict({"mqtt": bad})
         assert "secret" not in str(info.value)
+
+
+def test_run_flag_sets_the_broker_url(tmp_path):
+    from daemon.cli import build_parser, resolve_config
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text("mqtt: {topic_prefix: house/genred}\n")
+    args = build_parser().parse_args(["run", "--config", str(config_path),
+                                      "--mqtt", "mqtt://broker.lan:1884"])
+    config = resolve_config(args)
+    assert config.mqtt.url == "mqtt://broker.lan:1884"
+    assert config.mqtt.topic_prefix == "house/genred"
+    args = build_parser().parse_args(["run", "--config", str(config_path), "--mqtt", "ftp://x"])
+    with pytest.raises(ConfigError, match=r"mqtt\.url"):
+        resolve_config(args)

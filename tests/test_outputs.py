@@ -8,9 +8,14 @@ import json
 import time
 import urllib.error
 
-from daemon.harness import http_get
+import websockets
+import yaml
+
+from daemon.harness import DaemonProcess, free_port, http_get
+from daemon.history_query import query
 from tests.daemon_helpers import write_tone_wav
 from tests.mqtt_helpers import Broker, collect
+from tests.real_helpers import daemon_process
 from tests.test_service import make_config, running
 
 
@@ -81,3 +86,63 @@ async def test_unwritable_history_keeps_the_pipeline_running(tmp_path):
         _, health = await get_json(service.publisher.port, "/healthz")
     assert health["history"]["rows_failed"] >= 1 and health["mqtt"] == {"state": "disabled"}
     assert health["history"]["error"]
+
+
+async def read_predictions(port: int, into: list[dict]) -> None:
+    """Append every prediction a WebSocket client receives to ``into`` until cancelled."""
+    async with websockets.connect(f"ws://127.0.0.1:{port}/") as ws:
+        async for text in ws:
+            message = json.loads(text)
+            if message["type"] == "prediction":
+                into.append(message)
+
+
+async def test_daemon_process_kill_9_keeps_all_but_the_last_second(tmp_path):
+    """Subprocess daemon (fake model): kill -9 -> every prediction older than ~1 s is in the
+    history, the MQTT last will says offline; a restart serves the old rows; SIGTERM exits 0."""
+    wav = write_tone_wav(tmp_path / "tone.wav", 9000, 35.0)
+    broker = Broker(tmp_path).start()
+    port, db = free_port(), tmp_path / "h.sqlite3"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "server": {"port": port}, "window": {"hop_seconds": 0.5},
+        "sources": [{"name": "f", "kind": "url", "url": str(wav), "loop": True,
+                     "realtime": False}],
+        "history": {"path": str(db)}, "mqtt": {"url": broker.url}}))
+    daemon = DaemonProcess(config, tmp_path / "daemon.log", fake_model=True).start()
+    seen: list[dict] = []
+    try:
+        await daemon.wait_ready(port, 60)
+        mqtt = asyncio.create_task(collect(broker.port, ["genred/#", "homeassistant/#"],
+                                           lambda s: "offline" in [p for p, _ in s.get(
+                                               "genred/availability", [])], 90))
+        reader = asyncio.create_task(read_predictions(port, seen))
+        await wait_until_async(lambda: len(seen) >= 10
+                               and time.time() - seen[0]["wall_time"] > 3.0, 60)
+        daemon.process.kill()
+        killed_at = time.time()
+        daemon.process.wait(10)
+        reader.cancel()
+        messages = await asyncio.wait_for(mqtt, 30)
+    finally:
+        daemon.stop()
+        broker.stop()
+    stored = {row["wall_time"] for row in query(db, source="f", limit=100_000)}
+    older = [p["wall_time"] for p in seen if p["wall_time"] < killed_at - 1.5]
+    assert older and set(older) <= stored, (len(older), len(stored))
+    assert "homeassistant/sensor/genred_f/config" in messages
+    assert messages["genred/f/state"][-1][0]["genre"] == "high"
+    config.write_text(yaml.safe_dump({
+        "server": {"port": port}, "sources": [], "history": {"path": str(db)}}))
+    with daemon_process(config, tmp_path / "daemon2.log", fake_model=True) as again:
+        await again.wait_ready(port, 60)
+        _, rows = await get_json(port, "/history?source=f&limit=100000")
+    assert {row["wall_time"] for row in rows} == stored
+
+
+async def wait_until_async(predicate, timeout_seconds: float) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout_seconds)
