@@ -103,6 +103,18 @@ class Service:
         metrics.observe_counter("genred_inference_callback_errors",
                                 "Result callbacks that raised (logged and survived).",
                                 lambda: worker.callback_errors)
+        if self.history is not None:
+            history = self.history
+            metrics.observe_counter(
+                "genred_history_rows_lost",
+                "History rows not stored (writer behind, or the write failed).",
+                lambda: history.rows_dropped + history.rows_failed)
+        if self.mqtt is not None:
+            mqtt = self.mqtt
+            metrics.observe_counter(
+                "genred_mqtt_messages_dropped",
+                "MQTT messages dropped (oldest first) while the broker was unreachable.",
+                lambda: mqtt.messages_dropped)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""

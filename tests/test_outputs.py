@@ -11,7 +11,7 @@ import urllib.error
 import websockets
 import yaml
 
-from daemon.harness import DaemonProcess, free_port, http_get
+from daemon.harness import DaemonProcess, free_port, http_get, metric
 from daemon.history_query import query
 from tests.daemon_helpers import write_tone_wav
 from tests.mqtt_helpers import Broker, collect
@@ -58,11 +58,14 @@ async def test_predictions_reach_history_and_mqtt(tmp_path):
             assert status == 400 and "since: expected ISO 8601" in error["error"]
             _, health = await get_json(port, "/healthz")
             _, empty = await get_json(port, "/history?source=other")
+            metrics = await asyncio.wait_for(asyncio.to_thread(http_get, port, "/metrics"), 15)
     finally:
         broker.stop()
     assert rows[-1]["source"] == "tone 1" and rows[-1]["genre"] == "high"
     assert rows[0]["changed"] is True and set(rows[0]["probabilities"]) == {"low", "mid", "high"}
     assert empty == []
+    assert metric(metrics, "genred_history_rows_lost_total") == 0
+    assert metric(metrics, "genred_mqtt_messages_dropped_total") == 0
     assert health["history"]["state"] == "ok" and health["history"]["path"] == str(db)
     assert health["mqtt"]["state"] == "connected" and health["mqtt"]["messages_published"] > 0
     discovery = seen["homeassistant/sensor/genred_tone_1/config"][-1][0]
@@ -79,12 +82,16 @@ async def test_unwritable_history_keeps_the_pipeline_running(tmp_path):
                                   "commit_interval_seconds": 0.1})
     async with running(config) as service:
         deadline = time.monotonic() + 40
-        while service.health()["history"]["state"] != "error" or not any(
+        while service.health()["history"]["rows_failed"] < 1 or not any(
                 s["windows_classified"] for s in service.health()["sources"]):
             assert time.monotonic() < deadline, service.health()
             await asyncio.sleep(0.2)
         _, health = await get_json(service.publisher.port, "/healthz")
-    assert health["history"]["rows_failed"] >= 1 and health["mqtt"] == {"state": "disabled"}
+        metrics = await asyncio.wait_for(
+            asyncio.to_thread(http_get, service.publisher.port, "/metrics"), 15)
+    assert metric(metrics, "genred_history_rows_lost_total") >= 1
+    assert "genred_mqtt_messages_dropped" not in metrics
+    assert health["history"]["state"] == "error" and health["mqtt"] == {"state": "disabled"}
     assert health["history"]["error"]
 
 
