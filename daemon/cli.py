@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         help="replace the config's sources (repeatable): a file path or URL; "
              "'device:' or 'device:NAME'; 'stdin:RATE[:CHANNELS[:s16le|f32le]]'; "
              "'tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]'")
+    run.add_argument("--mqtt", metavar="URL",
+                     help="publish to this MQTT broker, mqtt://[user:pass@]host[:port] or "
+                          "mqtts://... (overrides config mqtt.url)")
     run.add_argument("--loop", action="store_true", help="--source files restart at the end")
     run.add_argument("--no-realtime", action="store_true",
                      help="--source files are read as fast as the pipeline allows")
@@ -79,6 +83,61 @@ def _export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_arg(text: str) -> float:
+    """argparse type: a time as daemon.history.parse_time reads it."""
+    from daemon.history_query import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_history(subparsers: argparse._SubParsersAction) -> None:
+    history = subparsers.add_parser(
+        "history", help="print the stored predictions (newest LIMIT, oldest first)",
+        description="Times: ISO 8601 (local time unless it has an offset), unix seconds, or "
+                    "an age such as 90s, 30m, 2h, 7d.")
+    history.add_argument("--source", help="only this source")
+    history.add_argument("--since", type=_time_arg, help="from this time (e.g. 1h, 2026-01-31)")
+    history.add_argument("--until", type=_time_arg, help="up to this time")
+    history.add_argument("--limit", type=int, default=1000, help="most rows (default: %(default)s)")
+    history.add_argument("--changes", action="store_true", help="only label changes")
+    history.add_argument("--format", choices=("csv", "json"), default="csv",
+                         help="output format (default: %(default)s)")
+    history.add_argument("--db", help="database file (default: history.path of --config, else "
+                                      "$XDG_STATE_HOME/genred/history.sqlite3)")
+    history.add_argument("--config", help="take the database path from this config file")
+    history.set_defaults(handler=_history_command)
+
+
+def _history_command(args: argparse.Namespace) -> int:
+    from daemon.history import HistoryConfig
+    from daemon.history_query import query, rows_to_csv
+
+    try:
+        config = read_config(args.config).history if args.config else HistoryConfig()
+    except ConfigError as error:
+        print(f"genred history: config error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    path = Path(args.db) if args.db else config.resolved_path()
+    if not path.is_file():
+        print(f"genred history: no history database at {path}", file=sys.stderr)
+        return 1
+    try:
+        rows = query(path, source=args.source, since=args.since, until=args.until,
+                     limit=args.limit, changes_only=args.changes)
+    except ValueError as error:
+        print(f"genred history: error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except sqlite3.Error as error:
+        print(f"genred history: cannot read {path}: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(json.dumps(rows, indent=1) + "\n" if args.format == "json"
+                     else rows_to_csv(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every genred subcommand."""
     parser = argparse.ArgumentParser(prog="genred", description=__doc__)
@@ -86,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(subparsers)
     _add_devices(subparsers)
     _add_export(subparsers)
+    _add_history(subparsers)
     from training.cli import add_subcommands
 
     add_subcommands(subparsers)
@@ -106,6 +166,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         config = dataclasses.replace(config, sources=[
             source_from_spec(spec, f"source{i + 1}", options)
             for i, spec in enumerate(args.source)])
+    if args.mqtt:
+        config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, url=args.mqtt))
     if args.model:
         config = dataclasses.replace(config, model=str(Path(args.model).resolve()))
     if args.debug:

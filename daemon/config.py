@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import yaml
 
+from daemon.history import HistoryConfig
+from daemon.mqtt import MqttConfig
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
@@ -99,6 +101,8 @@ class Config:
     window: WindowConfig = field(default_factory=WindowConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Logging level on stderr."""
 
@@ -110,7 +114,8 @@ class Config:
         names = [source.name for source in self.sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         check(not duplicates, f"{prefix}sources", "names must be unique", duplicates)
-        for name in ("server", "window", "smoothing", "inference"):
+        for name in ("server", "window", "smoothing", "inference", "history",
+                     "mqtt"):
             getattr(self, name).validate(prefix + name)
 
 
@@ -154,13 +159,17 @@ def config_from_dict(data: dict[str, Any], base_dir: Path | None = None) -> Conf
 
 
 def _resolve_paths(config: Config, base_dir: Path) -> Config:
-    """Make the model path and local file sources absolute relative to ``base_dir``."""
+    """Make the model, history and local file source paths absolute relative to ``base_dir``."""
     def resolve(text: str) -> str:
         return text if "://" in text or text == "-" or Path(text).is_absolute() \
             else str((base_dir / text).resolve())
 
     sources = [source.resolve_paths(resolve) for source in config.sources]
-    return dataclasses.replace(config, model=resolve(config.model), sources=sources)
+    history = config.history
+    if history.path and not history.path.startswith("~"):
+        history = dataclasses.replace(history, path=resolve(history.path))
+    return dataclasses.replace(config, model=resolve(config.model), sources=sources,
+                               history=history)
 
 
 def read_config(path: str | Path) -> Config:

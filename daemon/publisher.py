@@ -1,10 +1,11 @@
-"""WebSocket + HTTP front end: streams predictions/status to clients, serves /, /metrics, /healthz.
+"""WebSocket + HTTP front end: live predictions and status; /, /metrics, /healthz, /history.
 
 One ``websockets`` server answers both protocols on one port; plain HTTP GETs are handled in
-``process_request``. Each client (daemon/client.py) has a bounded drop-oldest queue drained
-by its own sender task, which awaits ``send`` so the transport's write-buffer high-water mark
-(``write_limit``) stops draining for slow readers: per-client memory stays bounded by
-``client_queue_size`` messages + ``write_limit_bytes`` + one message.
+``process_request`` (/history awaits its query, run in a worker thread). Each client
+(daemon/client.py) has a bounded drop-oldest queue drained by its own sender task, which
+awaits ``send`` so the transport's write-buffer high-water mark (``write_limit``) stops
+draining for slow readers: per-client memory stays bounded by ``client_queue_size``
+messages + ``write_limit_bytes`` + one message.
 
 Incoming frames larger than ``max_message_bytes`` get an ``error`` event (code too_large) and
 the connection stays open; frames above ``16 * max_message_bytes`` are refused by websockets
@@ -19,7 +20,7 @@ import http
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -64,6 +65,10 @@ class _SourceRecord:
     """Latest serialized prediction event."""
 
 
+HistoryQuery = Callable[[dict[str, list[str]]], Awaitable[list[dict[str, Any]]]]
+"""Query parameters of GET /history -> JSON-ready rows (ValueError on a bad parameter)."""
+
+
 def _response(status: int, body: str | bytes, content_type: str = "text/plain; charset=utf-8",
               extra: Sequence[tuple[str, str]] = ()) -> Response:
     code = http.HTTPStatus(status)
@@ -85,10 +90,11 @@ class Publisher:
 
     def __init__(self, server: ServerConfig, *, model_name: str, labels: Sequence[str],
                  metrics: DaemonMetrics, health: Callable[[], dict[str, Any]],
-                 write_limit_bytes: int = 32 * 1024, close_timeout_s: float = 1.0) -> None:
+                 history: HistoryQuery | None = None, write_limit_bytes: int = 32 * 1024,
+                 close_timeout_s: float = 1.0) -> None:
         self._host, self._requested_port = server.host, server.port
         self._model_name, self._labels = model_name, tuple(labels)
-        self._metrics, self._health = metrics, health
+        self._metrics, self._health, self._history = metrics, health, history
         self._token = server.token or None
         self._allowed_origins = (None if server.allowed_origins is None
                                  else frozenset(server.allowed_origins))
@@ -237,7 +243,7 @@ class Publisher:
             self.messages_dropped += 1
 
     def _process_request(self, connection: ServerConnection,
-                         request: Request) -> Response | None:
+                         request: Request) -> Response | Awaitable[Response] | None:
         url = urlsplit(request.path)
         if url.path == "/healthz":
             return self._healthz()
@@ -251,7 +257,23 @@ class Publisher:
                              [("Content-Security-Policy", _HTML_CSP)])
         if url.path == "/metrics":
             return _response(200, self._metrics.render(), METRICS_CONTENT_TYPE)
+        if url.path == "/history" and self._history is not None:
+            return self._history_response(url.query)
         return _response(404, "not found\n")
+
+    async def _history_response(self, query: str) -> Response:
+        """GET /history: JSON rows; 400 on bad parameters, 503 if the database fails."""
+        assert self._history is not None
+        try:
+            rows = await self._history(parse_qs(query, keep_blank_values=True))
+        except ValueError as error:
+            return _response(400, json.dumps({"error": str(error)}), "application/json")
+        except Exception as error:
+            _LOGGER.warning("history query failed: %s", error)
+            return _response(503, json.dumps({"error": f"{type(error).__name__}: {error}"}),
+                             "application/json")
+        body = await asyncio.to_thread(json.dumps, rows)  # up to 100k rows: off the loop
+        return _response(200, body, "application/json")
 
     def _healthz(self) -> Response:
         try:

@@ -14,8 +14,11 @@ import numpy as np
 
 from daemon.classifier import InferenceWorker, WindowJob
 from daemon.config import Config
+from daemon.history import History
+from daemon.history_query import query_from_params
 from daemon.messages import Prediction, SourceState
 from daemon.metrics import DaemonMetrics
+from daemon.mqtt import MqttPublisher
 from daemon.publisher import Publisher
 from daemon.smoother import Smoother
 from daemon.sources import SourceConfig
@@ -84,8 +87,12 @@ class Service:
         self.worker = InferenceWorker(model.predict_batch,
                                       max_batch_size=config.inference.max_batch_size,
                                       on_inference=self._on_inference)
+        self.history = History(config.history) if config.history.enabled else None
+        self.mqtt = (MqttPublisher(config.mqtt, sources=list(self._runtimes),
+                                   model_name=model.name) if config.mqtt.url else None)
         self.publisher = Publisher(config.server, model_name=model.name, labels=model.labels,
-                                   metrics=self.metrics, health=self.health)
+                                   metrics=self.metrics, health=self.health,
+                                   history=self._query_history if self.history else None)
         self._observe_counts()
 
     def _observe_counts(self) -> None:
@@ -103,6 +110,18 @@ class Service:
         metrics.observe_counter("genred_inference_callback_errors",
                                 "Result callbacks that raised (logged and survived).",
                                 lambda: worker.callback_errors)
+        if self.history is not None:
+            history = self.history
+            metrics.observe_counter(
+                "genred_history_rows_lost",
+                "History rows not stored (writer behind, or the write failed).",
+                lambda: history.rows_dropped + history.rows_failed)
+        if self.mqtt is not None:
+            mqtt = self.mqtt
+            metrics.observe_counter(
+                "genred_mqtt_messages_dropped",
+                "MQTT messages dropped (oldest first) while the broker was unreachable.",
+                lambda: mqtt.messages_dropped)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
@@ -118,7 +137,14 @@ class Service:
                  "audio_seconds": round(rt.windower.total_samples / SAMPLE_RATE_HZ, 3)}
                 for name, rt in self._runtimes.items()
             ],
+            "history": self.history.health() if self.history else {"state": "disabled"},
+            "mqtt": self.mqtt.health() if self.mqtt else {"state": "disabled"},
         }
+
+    async def _query_history(self, params: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """GET /history: rows from the history database (ValueError on bad parameters)."""
+        assert self.history is not None
+        return await asyncio.to_thread(self.history.query, **query_from_params(params))
 
     def create_sources(self) -> None:
         """Construct every source (bad device names etc. raise here, before anything starts)."""
@@ -140,18 +166,33 @@ class Service:
         _LOGGER.info("model %s, %d sources, hop %.3f s", self.model.name, len(self._runtimes),
                      hop)
         self.create_sources()
+        if self.history:
+            self.history.start()
         try:
             async with asyncio.TaskGroup() as group:
                 worker_task = group.create_task(self.worker.run(self._on_result))
                 pumps = [group.create_task(self._pump(name)) for name in self._runtimes]
+                mqtt = [group.create_task(self.mqtt.run())] if self.mqtt else []
                 await stop.wait()
                 _LOGGER.info("stopping: closing sources and clients")
                 await self._close_sources()
+                await self._stop_mqtt(mqtt)
                 for task in [*pumps, worker_task]:
                     task.cancel()
         finally:
             self.worker.close()
             await self.publisher.close()
+            if self.history:
+                await asyncio.to_thread(self.history.close)
+
+    async def _stop_mqtt(self, tasks: list[asyncio.Task]) -> None:
+        """Let the MQTT output publish ``offline`` (bounded in time), then cancel it."""
+        if self.mqtt is None:
+            return
+        self.mqtt.stop()
+        await asyncio.wait(tasks, timeout=3.0)
+        for task in tasks:
+            task.cancel()
 
     async def _close_sources(self) -> None:
         """Close every open source, each bounded in time."""
@@ -248,7 +289,7 @@ class Service:
         probabilities = genres[0]
         smoothed = runtime.smoother.update(probabilities)
         rate_hz = job.sample_rate_hz
-        self.publisher.publish_prediction(Prediction(
+        prediction = Prediction(
             source=job.source_name,
             window_start_ms=job.window_start_sample * 1000 // rate_hz,
             window_end_ms=job.window_end_sample * 1000 // rate_hz,
@@ -260,4 +301,9 @@ class Service:
             raw_probabilities={lb: round(float(p), 4) for lb, p in zip(labels, probabilities,
                                                                        strict=True)},
             model=self.model.name,
-        ))
+        )
+        self.publisher.publish_prediction(prediction)
+        if self.history:
+            self.history.record(prediction, smoothed.changed)
+        if self.mqtt:
+            self.mqtt.publish_prediction(prediction, smoothed.changed)
