@@ -50,7 +50,7 @@ def build_patch_encoder(encoders: list[dict]) -> keras.Model:
 
 def build_patch_head(feature_mean: np.ndarray, feature_variance: np.ndarray, n_outputs: int,
                      hidden_units: int = 0, dropout: float = 0.5,
-                     l2: float = 1e-3) -> keras.Model:
+                     l2: float = 1e-3, name: str = HEAD_LAYER) -> keras.Model:
     """Standardise -> [Dense(hidden, relu) -> Dropout] -> Dense(n_outputs) logits."""
     features = keras.Input(shape=(feature_mean.shape[0],), name="patch_features")
     x = layers.Normalization(mean=feature_mean, variance=feature_variance,
@@ -62,7 +62,17 @@ def build_patch_head(feature_mean: np.ndarray, feature_variance: np.ndarray, n_o
                          name="hidden")(x)
         x = layers.Dropout(dropout, name="hidden_dropout")(x)
     logits = layers.Dense(n_outputs, kernel_regularizer=regulariser, name="logits")(x)
-    return keras.Model(features, logits, name=HEAD_LAYER)
+    return keras.Model(features, logits, name=name)
+
+
+def average_heads(members: list[keras.Model]) -> keras.Model:
+    """One patch head whose logits are the mean of ``members``' logits."""
+    if len(members) == 1:
+        return members[0]
+    features = keras.Input(shape=members[0].input.shape[1:], name="patch_features")
+    logits = [member(features) for member in members]
+    averaged = layers.Average(name="member_mean")(logits)
+    return keras.Model(features, averaged, name=HEAD_LAYER)
 
 
 def build_window_model(encoder: keras.Model, head: keras.Model,

@@ -49,6 +49,7 @@ def test_contract_records_encoders_pooling_head_and_folds(small_head):
     assert head["encoders"][0]["network"] == "MSD_musicnn"
     assert head["n_features"] == 200 + 753 + 753 + 50
     assert head["no_music_output"] is True and head["head"] == "mlp-8"
+    assert head["members"] == [{"training_views": [0]}, {"training_views": "all"}]
     assert 0.05 <= head["temperature"] <= 20
     assert "clip ids" in contract["training"]["folds"]
     metrics = json.loads((small_head / "models" / "small" / "metrics.json").read_text())

@@ -82,10 +82,12 @@ def train_head(args: argparse.Namespace) -> Path:
     cv = cross_validate(data, outputs, genres, args.folds, settings)
     calibration = _calibration(cv, data.target)
     _LOGGER.info(format_summary("artist-held-out accuracy", cv["summary"]))
-    head = fit_head(data.features, data.target[data.item], len(outputs), settings)
+    head = fit_head(data.features, data.target[data.item], data.view, len(outputs), settings)
     model = build_window_model(encoder, head, calibration["temperature"])
     head_section = {"encoders": encoders, "n_features": int(data.features.shape[1]),
                     "head": f"mlp-{args.hidden}" if args.hidden else "linear",
+                    "members": [{"training_views": "all" if v is None else list(v)}
+                                for v in settings.member_views],
                     "pooling": "mean of patch logits over the window's patches",
                     "temperature": calibration["temperature"],
                     "no_music_output": collections.has_no_music}
@@ -133,7 +135,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--views", type=int, default=3,
                         help="random listening channels per file, besides the clean view")
     parser.add_argument("--hidden", type=int, default=256, help="hidden units (0: linear head)")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--folds", type=int, default=5, help="artist-held-out folds")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="use at most this much of each file")

@@ -43,23 +43,41 @@ class HeadSettings:
 
     hidden_units: int = 256
     """0: a linear (softmax regression) head."""
-    epochs: int = 60
+    epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
     l2: float = 1e-3
     seed: int = 0
+    member_views: tuple[tuple[int, ...] | None, ...] = ((0,), None)
+    """One head per entry, trained on those views (None: every view); their logits are
+    averaged. The default pairs a clean-audio head with a listening-channel one."""
 
 
-def fit_head(features: np.ndarray, targets: np.ndarray, n_outputs: int,
+def fit_head(features: np.ndarray, targets: np.ndarray, views: np.ndarray, n_outputs: int,
              settings: HeadSettings):
-    """A trained patch head (keras.Model: features -> logits)."""
+    """A trained patch head (keras.Model: features -> logits averaged over its members)."""
+    from models.patch_head import average_heads
+
+    members = []
+    for index, member_views in enumerate(settings.member_views):
+        chosen = np.ones(views.size, bool) if member_views is None else np.isin(views,
+                                                                                 member_views)
+        members.append(_fit_member(features[chosen], targets[chosen], n_outputs, settings,
+                                   settings.seed + index))
+    return average_heads(members)
+
+
+def _fit_member(features: np.ndarray, targets: np.ndarray, n_outputs: int,
+                settings: HeadSettings, seed: int):
+    """One member head, trained with class-balanced weights."""
     import keras
 
     from models.patch_head import build_patch_head
 
-    keras.utils.set_random_seed(settings.seed)
+    keras.utils.set_random_seed(seed)
     head = build_patch_head(features.mean(axis=0), features.var(axis=0) + 1e-6, n_outputs,
-                            hidden_units=settings.hidden_units, l2=settings.l2)
+                            hidden_units=settings.hidden_units, l2=settings.l2,
+                            name=f"member_{seed - settings.seed}")
     head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     weights = _balanced_weights(targets, n_outputs)
@@ -85,7 +103,11 @@ def item_logits(head, data: PatchData, items: np.ndarray, view: int = 0) -> np.n
 
 def cross_validate(data: PatchData, outputs: list[str], genres: list[str], k: int,
                    settings: HeadSettings) -> dict:
-    """Artist-held-out folds: metrics per fold, summary, out-of-fold clean logits."""
+    """Artist-held-out folds: metrics per fold, summary, out-of-fold clean logits.
+
+    Tests are the clean view and, where it exists, view 1 (a random listening channel) of
+    the held-out items.
+    """
     plan = artist_folds(data.labels, data.clip_ids, k)
     out_of_fold = np.zeros((len(data.labels), len(outputs)), dtype=np.float32)
     channel_logits = np.zeros_like(out_of_fold)
@@ -93,8 +115,8 @@ def cross_validate(data: PatchData, outputs: list[str], genres: list[str], k: in
     for fold in range(k):
         test = np.flatnonzero(plan.fold_of_item == fold)
         train = np.isin(data.item, test, invert=True)
-        head = fit_head(data.features[train], data.target[data.item[train]], len(outputs),
-                        settings)
+        head = fit_head(data.features[train], data.target[data.item[train]], data.view[train],
+                        len(outputs), settings)
         out_of_fold[test] = item_logits(head, data, test)
         clean.append(item_metrics(data.target[test], out_of_fold[test].argmax(1), outputs,
                                   genres))
