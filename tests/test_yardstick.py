@@ -56,3 +56,19 @@ def test_temperature_undoes_overconfidence():
     scaled = np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)
     over = np.exp(3 * true_logits) / np.exp(3 * true_logits).sum(1, keepdims=True)
     assert expected_calibration_error(scaled, sampled) < expected_calibration_error(over, sampled)
+
+
+@pytest.mark.tf
+def test_fitted_head_has_no_optimizer_state_and_keeps_what_it_learned():
+    from training.patch_head import HeadSettings, fit_head
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 3, 600)
+    features = (rng.normal(size=(600, 12)) + 4.0 * np.eye(3, 12)[targets] * 3 + 50).astype(
+        np.float32)
+    views = np.arange(600) % 2
+    head = fit_head(features, targets, views, 3,
+                    HeadSettings(hidden_units=16, epochs=20, member_views=((0,), None)))
+    assert all(getattr(layer, "optimizer", None) is None for layer in head.layers)
+    accuracy = np.mean(head.predict(features, verbose=0).argmax(1) == targets)
+    assert accuracy > 0.95

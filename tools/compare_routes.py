@@ -1,12 +1,13 @@
-"""Compare default-model routes on identical k-fold splits of a dataset build (by clip).
+"""Compare the BFFT routes on identical k-fold splits of a dataset build (by clip).
 
 The baseline (softmax regression on per-row mean/std of the BFFT image) is computed here.
 The VGG16-BFFT route is trained with `genred train --folds K --fold I` (fold metrics read
-from the artifacts' metrics.json); the musicnn route by `genred train-head` (its stored
-cross-validation). All use training.splits.folds(rows, K, seed): identical folds.
+from the artifacts' metrics.json). Both use training.splits.folds(rows, K, seed): identical
+folds. Clip-level folds share artists: the default model's routes are compared on
+artist-held-out folds by tools/compare_heads.py instead.
 
 Usage: python -m tools.compare_routes DATA_DIR AUDIO_DIR [--folds 5] [--vgg-models DIR]
-       [--vgg-artifact DIR] [--head DIR] [--out results.json]
+       [--vgg-artifact DIR] [--out results.json]
 """
 
 from __future__ import annotations
@@ -74,16 +75,6 @@ def vgg_fold_metrics(models_dir: Path, k: int) -> dict | None:
             "std": float(np.std(accuracies)), "recall": recall}
 
 
-def head_metrics(model_dir: Path, k: int) -> dict:
-    """Cross-validation figures stored by `genred train-head`."""
-    stored = json.loads((model_dir / "metrics.json").read_text())[f"cv{k}"]
-    genres = stored["labels"]
-    return {"fold_accuracy": stored["folds"]["accuracy"]["values"],
-            "mean": stored["folds"]["accuracy"]["mean"],
-            "std": stored["folds"]["accuracy"]["std"],
-            "recall": [stored["per_genre"][g]["recall"] for g in genres]}
-
-
 def seconds_per_window(model_dir: Path, repeats: int = 5) -> float:
     """Median seconds of one window's inference (features excluded) with the artifact."""
     from models.loader import load_artifact
@@ -131,7 +122,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vgg-models", type=Path, help="folder with vgg16-fold{I} artifacts")
     parser.add_argument("--vgg-artifact", type=Path, help="a VGG16 artifact (timing, size)")
-    parser.add_argument("--head", type=Path, help="a musicnn-head artifact from train-head")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
@@ -153,11 +143,6 @@ def main() -> None:
     routes["2. baseline: softmax regression on BFFT row mean/std"] = {
         **evaluate_linear(base, labels, parts, len(genres), l2=1.0),
         "seconds_per_window": (time.perf_counter() - started) / len(rows), "megabytes": 0.0}
-    if args.head:
-        routes["3. musicnn (MSD) embedding + softmax head"] = {
-            **head_metrics(args.head, args.folds),
-            "seconds_per_window": seconds_per_window(args.head),
-            "megabytes": folder_megabytes(args.head)}
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
     print(markdown_table(results))  # noqa: T201 - the tool's output

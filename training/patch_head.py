@@ -75,15 +75,22 @@ def _fit_member(features: np.ndarray, targets: np.ndarray, n_outputs: int,
     from models.patch_head import build_patch_head
 
     keras.utils.set_random_seed(seed)
-    head = build_patch_head(features.mean(axis=0), features.var(axis=0) + 1e-6, n_outputs,
-                            hidden_units=settings.hidden_units, l2=settings.l2,
-                            name=f"member_{seed - settings.seed}")
+    name = f"member_{seed - settings.seed}"
+
+    def build(mean: np.ndarray, variance: np.ndarray) -> keras.Model:
+        return build_patch_head(mean, variance, n_outputs, hidden_units=settings.hidden_units,
+                                l2=settings.l2, name=name)
+
+    mean, variance = features.mean(axis=0), features.var(axis=0) + 1e-6
+    head = build(mean, variance)
     head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     weights = _balanced_weights(targets, n_outputs)
     head.fit(features, targets, sample_weight=weights, batch_size=settings.batch_size,
              epochs=settings.epochs, shuffle=True, verbose=0)
-    return head
+    fitted = build(mean, variance)  # the same head without optimizer state
+    fitted.set_weights(head.get_weights())
+    return fitted
 
 
 def _balanced_weights(targets: np.ndarray, n_outputs: int) -> np.ndarray:
