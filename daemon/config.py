@@ -14,10 +14,13 @@ import yaml
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
+from daemon.yamlsafe import load_yaml
 
 _LOGGER = logging.getLogger(__name__)
 
 TOKEN_ENV = "GENRED_TOKEN"
+MAX_ERROR_CHARS = 600
+"""Longest YAML parser message quoted in a config error."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,8 @@ def source_config_type(data: Any, path: str) -> tuple[type[SourceConfig], Any]:
     check(isinstance(data, dict), path, "must be a mapping", data)
     kind = data.get("kind")
     check(kind is not None, f"{path}.kind", "is required", kind)
-    check(kind in SOURCE_KINDS, f"{path}.kind", f"must be one of {tuple(SOURCE_KINDS)}", kind)
+    check(isinstance(kind, str) and kind in SOURCE_KINDS, f"{path}.kind",
+          f"must be one of {tuple(SOURCE_KINDS)}", kind)
     config_type = SOURCE_KINDS[kind]
     own = {f.name for f in dataclasses.fields(config_type)}
     other = {f.name for t in SOURCE_KINDS.values() for f in dataclasses.fields(t)} - own
@@ -170,10 +174,13 @@ def read_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config ({error.strerror})") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} "
+                          f"at offset {error.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML ({error})") from error
+        raise ConfigError(f"{path}: invalid YAML ({str(error)[:MAX_ERROR_CHARS]})") from None
     return parse_config(data or {}, base_dir=path.parent.resolve())
 
 
