@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from daemon.config import Config, ConfigError, read_config
+from daemon.redact import RedactingFormatter, redact
 from daemon.sources import source_from_spec
 
 EXIT_BAD_CONFIG = 2
@@ -19,9 +20,10 @@ EXIT_BAD_CONFIG = 2
 
 def configure_logging(level: str) -> None:
     """Log to stderr with timestamps and levels."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper()), stream=sys.stderr, force=True,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:  # credentials in URLs never reach the log
+        handler.setFormatter(RedactingFormatter(
+            "%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     for noisy in ("websockets", "absl", "h5py", "PIL"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
@@ -121,7 +123,7 @@ def _run_command(args: argparse.Namespace) -> int:
     try:
         config = resolve_config(args)
     except ConfigError as error:
-        print(f"genred: config error: {error}", file=sys.stderr)
+        print(f"genred: config error: {redact(str(error))}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     configure_logging(config.log_level)
     try:

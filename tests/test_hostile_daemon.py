@@ -1,0 +1,51 @@
+"""Hostile conditions around a running daemon subprocess (issue 13): credentials in source
+URLs, many clients, stdin that is not a pipe, an idle tcp producer, signals while loading."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+
+from daemon.harness import free_port, http_get
+from tests.real_helpers import daemon_process, write_config
+
+pytestmark = pytest.mark.timeout(180)
+PASSWORD = "hunter2-secret"
+QUERY_TOKEN = "qtoken-secret"
+
+
+async def read_messages(url: str, predicate, timeout_seconds: float) -> list[dict]:
+    """Messages of one WebSocket connection up to the first satisfying ``predicate``."""
+    received: list[dict] = []
+
+    async def scan() -> None:
+        async with websockets.connect(url) as ws:
+            async for text in ws:
+                received.append(json.loads(text))
+                if predicate(received[-1]):
+                    return
+
+    await asyncio.wait_for(scan(), timeout_seconds)
+    return received
+
+
+async def test_url_credentials_are_redacted_in_healthz_status_and_log(tmp_path):
+    port, closed_port = free_port(), free_port()
+    url = f"http://user:{PASSWORD}@127.0.0.1:{closed_port}/stream?token={QUERY_TOKEN}&b=1"
+    config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [
+        {"name": "radio", "kind": "url", "url": url,
+         "backoff": {"initial_seconds": 0.2, "max_seconds": 0.5}}])
+    with daemon_process(config, tmp_path / "daemon.log", fake_model=True) as daemon:
+        await daemon.wait_ready(port, 60)
+        messages = await read_messages(
+            f"ws://127.0.0.1:{port}/", lambda m: m.get("state") == "reconnecting"
+            and "Connection refused" in (m.get("message") or ""), 30)
+        health = await asyncio.to_thread(http_get, port, "/healthz")
+    shown = {"status events": json.dumps(messages), "/healthz": health, "log": daemon.log()}
+    assert "Connection refused" in shown["log"]
+    for where, text in shown.items():
+        assert PASSWORD not in text and QUERY_TOKEN not in text, f"{where}: {text[-2000:]}"
+        assert "***@127.0.0.1" in text, f"{where}: {text[-2000:]}"
