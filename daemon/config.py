@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +30,7 @@ class ServerConfig:
     """WebSocket + HTTP server."""
 
     host: str = "127.0.0.1"
-    """Bind address; anything but loopback requires a token."""
+    """Bind address; a token is required unless every address it resolves to is loopback."""
     port: int = 8765
     """TCP port (0 = any free port)."""
     token: str | None = None
@@ -47,7 +49,10 @@ class ServerConfig:
                self.client_queue_size)
         check(self.max_message_bytes >= 64, f"{path}.max_message_bytes", "must be >= 64",
                self.max_message_bytes)
-        check(is_loopback(self.host) or bool(self.token), f"{path}.token",
+        check(self.token is None or (bool(self.token.strip()) and
+                                     self.token == self.token.strip()), f"{path}.token",
+              "must not be blank or start/end with whitespace", "<redacted>")
+        check(bool(self.token) or is_loopback(self.host), f"{path}.token",
                f"is required when binding to non-loopback address {self.host!r} "
                f"(set server.token or the {TOKEN_ENV} environment variable)", self.token)
 
@@ -118,8 +123,19 @@ class Config:
 
 
 def is_loopback(host: str) -> bool:
-    """True for localhost and 127.0.0.0/8 / ::1 addresses."""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """True when ``host`` resolves, and every address it resolves to is loopback.
+
+    A name is resolved (``127.attacker.example`` is not loopback because it starts with
+    "127."); an unresolvable host or an empty one (every interface) is not loopback.
+    """
+    if not host.strip():
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return bool(addresses) and all(address.is_loopback for address in addresses)
 
 
 def source_config_type(data: Any, path: str) -> tuple[type[SourceConfig], Any]:

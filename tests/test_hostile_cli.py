@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.config import ConfigError, read_config
+from daemon.config import ConfigError, config_from_dict, read_config
 from daemon.yamlsafe import load_yaml
 from tests.conftest import REPO_ROOT
 
@@ -29,6 +29,7 @@ ALIAS_BOMB = "\n".join(
 def genred(*args: str, timeout_seconds: float = 120.0) -> subprocess.CompletedProcess:
     """``python -m daemon ARGS`` from the repository, stdin closed to /dev/null."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("GENRED_TOKEN", None)
     return subprocess.run([sys.executable, "-m", "daemon", *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout_seconds,
                           stdin=subprocess.DEVNULL)
@@ -103,6 +104,25 @@ def test_dataset_build_into_a_file_is_one_line(tmp_path):
     out.write_text("not a folder")
     result = genred("dataset", "build", str(tmp_path / "audio"), str(out))
     assert_one_line_error(result, "exists and is not a folder")
+
+
+@pytest.mark.parametrize(("host", "token", "expected"), [
+    ("127.attacker.example", None, "server.token: is required when binding"),
+    ("localhost.attacker.example", None, "server.token: is required when binding"),
+    ("0.0.0.0", "   ", "server.token: must not be blank"),
+    ("127.0.0.1", "\t", "server.token: must not be blank"),
+])
+def test_public_bind_needs_a_real_token(tmp_path, host, token, expected):
+    config = tmp_path / "c.yaml"
+    config.write_text("sources: []\n")
+    args = ["run", "--config", str(config), "--host", host, "--port", "0"]
+    result = genred(*args, *(["--token", token] if token else []))
+    assert_one_line_error(result, expected)
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.9.10", "::1"])
+def test_loopback_hosts_need_no_token(host):
+    assert config_from_dict({"server": {"host": host}}).server.host == host
 
 
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
