@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from daemon.config import Config, ConfigError, read_config
+from daemon.lograte import RepeatLimiter
 from daemon.redact import RedactingFormatter, redact
 from daemon.sources import source_from_spec
 
@@ -24,6 +25,7 @@ def configure_logging(level: str) -> None:
     for handler in logging.getLogger().handlers:  # credentials in URLs never reach the log
         handler.setFormatter(RedactingFormatter(
             "%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.addFilter(RepeatLimiter())  # nor does a fault repeating 1000 times a second
     for noisy in ("websockets", "absl", "h5py", "PIL"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 

@@ -41,6 +41,8 @@ class ServerConfig:
     """Pending messages kept per client; the oldest are dropped beyond it."""
     max_message_bytes: int = 4096
     """Largest client message accepted, in bytes."""
+    max_clients: int = 1024
+    """Most WebSocket clients at once; more get HTTP 503 (lowered to fit the open-file limit)."""
 
     def validate(self, path: str) -> None:
         """Range checks and the non-loopback token rule."""
@@ -49,6 +51,8 @@ class ServerConfig:
                self.client_queue_size)
         check(self.max_message_bytes >= 64, f"{path}.max_message_bytes", "must be >= 64",
                self.max_message_bytes)
+        check(1 <= self.max_clients <= 1_000_000, f"{path}.max_clients",
+              "must be in 1..1000000", self.max_clients)
         check(self.token is None or (bool(self.token.strip()) and
                                      self.token == self.token.strip()), f"{path}.token",
               "must not be blank or start/end with whitespace", "<redacted>")

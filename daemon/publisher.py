@@ -30,9 +30,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from daemon import messages
-from daemon.client import Client
+from daemon.client import Client, client_cap
 from daemon.config import ServerConfig
 from daemon.messages import Prediction
 from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -94,9 +95,14 @@ class Publisher:
                                  else frozenset(server.allowed_origins))
         self._queue_size = server.client_queue_size
         self._max_message_bytes = server.max_message_bytes
+        self._max_clients = server.max_clients
+        self.clients_refused = 0
+        """WebSocket handshakes answered 503 because max_clients were connected."""
         self._write_limit_bytes, self._close_timeout_s = write_limit_bytes, close_timeout_s
         self._sources: dict[str, _SourceRecord] = {}
         self._clients: set[Client] = set()
+        self._admitted: set[ServerConnection] = set()
+        """Connections past the handshake checks: clients, and handshakes in progress."""
         self.messages_dropped = 0
         """Messages dropped (oldest first) because a client read too slowly."""
         self._server: Server | None = None
@@ -112,6 +118,7 @@ class Publisher:
     async def start(self) -> None:
         """Load the page and start listening."""
         self._index_html = INDEX_HTML_PATH.read_bytes()
+        self._max_clients = client_cap(self._max_clients)
         self._server = await serve(
             self._handle, self._host, self._requested_port,
             process_request=self._process_request, compression=None,
@@ -198,6 +205,7 @@ class Publisher:
             pass
         finally:
             self._clients.discard(client)
+            self._admitted.discard(connection)
             sender.cancel()
             await asyncio.wait([sender])
             _LOGGER.debug("client %s disconnected", connection.remote_address)
@@ -245,13 +253,25 @@ class Publisher:
         if denied is not None:
             return denied
         if _is_upgrade(request):
-            return None if url.path in WEBSOCKET_PATHS else _response(404, "not found\n")
+            if url.path not in WEBSOCKET_PATHS:
+                return _response(404, "not found\n")
+            return self._admit(connection)
         if url.path == "/":
             return _response(200, self._index_html, "text/html; charset=utf-8",
                              [("Content-Security-Policy", _HTML_CSP)])
         if url.path == "/metrics":
             return _response(200, self._metrics.render(), METRICS_CONTENT_TYPE)
         return _response(404, "not found\n")
+
+    def _admit(self, connection: ServerConnection) -> Response | None:
+        """None (go on with the handshake) below max_clients, else HTTP 503."""
+        if len(self._admitted) >= self._max_clients:  # forget handshakes that failed
+            self._admitted = {c for c in self._admitted if c.state is not State.CLOSED}
+        if len(self._admitted) >= self._max_clients:
+            self.clients_refused += 1
+            return _response(503, "too many clients\n", extra=[("Retry-After", "10")])
+        self._admitted.add(connection)
+        return None
 
     def _healthz(self) -> Response:
         try:

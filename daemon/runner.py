@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from daemon.config import Config
 from daemon.service import ModelHandle, Service
@@ -42,9 +43,19 @@ def load_model_handle(folder: str, runtime: str = "keras",
                        predict_batch=loaded.predict_outputs)
 
 
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """OS errors asyncio reports (e.g. accept() hitting the open-file limit): one line."""
+    error = context.get("exception")
+    if isinstance(error, OSError):
+        _LOGGER.error("%s: %s", context.get("message", "event loop error"), error)
+    else:
+        loop.default_exception_handler(context)
+
+
 async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], None],
                      model: ModelHandle | None = None) -> int:
     """Run the daemon until ``install_signals``' event is set; returns the exit status."""
+    asyncio.get_running_loop().set_exception_handler(_loop_exception)
     model = model or load_model_handle(config.model, config.inference.runtime,
                                        config.inference.num_threads)
     service = Service(config, model)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 
 import pytest
 import websockets
 
-from daemon.harness import free_port, http_get
+from daemon.harness import DaemonProcess, free_port, http_get
 from tests.real_helpers import daemon_process, write_config
 
 pytestmark = pytest.mark.timeout(180)
@@ -49,3 +51,40 @@ async def test_url_credentials_are_redacted_in_healthz_status_and_log(tmp_path):
     for where, text in shown.items():
         assert PASSWORD not in text and QUERY_TOKEN not in text, f"{where}: {text[-2000:]}"
         assert "***@127.0.0.1" in text, f"{where}: {text[-2000:]}"
+
+
+async def _connect_or_status(url: str) -> websockets.ClientConnection | int:
+    """An open client, or the HTTP status the handshake was refused with."""
+    try:
+        return await asyncio.wait_for(websockets.connect(url, open_timeout=20), 30)
+    except websockets.InvalidStatus as refused:
+        return refused.response.status_code
+
+
+async def test_clients_beyond_the_cap_get_503_and_sources_keep_their_files(tmp_path):
+    port, closed_port = free_port(), free_port()
+    config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [
+        {"name": "radio", "kind": "url", "url": f"http://127.0.0.1:{closed_port}/",
+         "backoff": {"initial_seconds": 0.2, "max_seconds": 0.3}}])
+    command = ["bash", "-c", 'ulimit -n 150 && exec "$0" -m daemon.harness "$2"', sys.executable]
+    daemon = DaemonProcess(config, tmp_path / "daemon.log", command=command).start()
+    try:
+        await daemon.wait_ready(port, 60)
+        results = await asyncio.gather(*(_connect_or_status(f"ws://127.0.0.1:{port}/")
+                                         for _ in range(200)))
+        clients = [r for r in results if not isinstance(r, int)]
+        refused = [r for r in results if isinstance(r, int)]
+        cap = int(re.search(r"max_clients lowered from 1024 to (\d+)", daemon.log()).group(1))
+        assert len(clients) == cap and set(refused) == {503}, (len(clients), set(refused))
+        await asyncio.sleep(1.5)  # asyncio retries accept() after 1 s when it hit the limit
+        since = len(daemon.log())
+        await asyncio.sleep(3.0)  # ffmpeg restarts several times meanwhile
+        health = json.loads(await asyncio.to_thread(http_get, port, "/healthz"))
+        assert "Connection refused" in health["sources"][0]["message"], health
+        await asyncio.gather(*(c.close() for c in clients))
+        new_log = daemon.log()[since:]
+        assert "Too many open files" not in new_log and len(new_log) < 20_000, new_log
+        assert daemon.log().count("Too many open files") <= 5
+    finally:
+        assert daemon.stop() == 0, daemon.log()[-3000:]
+    assert "Traceback" not in daemon.log()
