@@ -88,3 +88,36 @@ async def test_clients_beyond_the_cap_get_503_and_sources_keep_their_files(tmp_p
     finally:
         assert daemon.stop() == 0, daemon.log()[-3000:]
     assert "Traceback" not in daemon.log()
+
+
+async def _wait_source(port: int, predicate, timeout_seconds: float) -> dict:
+    """The first /healthz source entry satisfying ``predicate`` (polled)."""
+    async def poll() -> dict:
+        while True:
+            health = json.loads(await asyncio.to_thread(http_get, port, "/healthz"))
+            if predicate(health["sources"][0]):
+                return health["sources"][0]
+            await asyncio.sleep(0.2)
+
+    return await asyncio.wait_for(poll(), timeout_seconds)
+
+
+@pytest.mark.parametrize(("redirect", "state", "message"), [
+    ("", "ended", "stdin was empty (is it /dev/null?)"),  # DaemonProcess: stdin is /dev/null
+    ("<&-", "error", "stdin is closed"),
+])
+async def test_stdin_source_without_a_pipe_ends_with_a_clear_message(tmp_path, redirect, state,
+                                                                       message):
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [
+        {"name": "pcm", "kind": "stdin", "sample_rate_hz": 44100}])
+    script = f'exec "$0" -m daemon.harness "$2" {redirect}'
+    daemon = DaemonProcess(config, tmp_path / "daemon.log",
+                           command=["bash", "-c", script, sys.executable]).start()
+    try:
+        await daemon.wait_ready(port, 60)
+        source = await _wait_source(port, lambda s: s["state"] in ("ended", "error"), 20)
+        assert source["state"] == state and message in source["message"], source
+    finally:
+        assert daemon.stop() == 0, daemon.log()[-3000:]
+    assert "Traceback" not in daemon.log(), daemon.log()

@@ -31,6 +31,7 @@ _LOGGER = logging.getLogger(__name__)
 PCM_TRANSPORTS = ("stdin", "tcp")
 READ_BYTES = 1 << 14
 """Default read size in bytes."""
+STDIN_HINT = "pipe raw PCM into genred, e.g. `arecord -t raw ... | genred run --source stdin:`"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +122,8 @@ class PcmSource(SourceBase):
         self._producers: asyncio.Queue = asyncio.Queue(maxsize=1)
         self._writer: asyncio.StreamWriter | None = None
         self._stdin_transport: asyncio.ReadTransport | None = None
+        self._failure: str | None = None
+        self._end_message: str | None = None
 
     async def start(self) -> None:
         """Start listening (tcp); idempotent. Raises SourceConfigError if the port is taken."""
@@ -173,11 +176,23 @@ class PcmSource(SourceBase):
         self._producers.put_nowait((reader, writer))
 
     async def _stdin_chunks(self) -> AsyncIterator[np.ndarray]:
-        """Read stdin (a pipe/socket/tty through the loop, a regular file directly) to EOF."""
-        fd = sys.stdin.fileno() if self._stdin_fd is None else self._stdin_fd
-        pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
-        if stat.S_ISREG(os.fstat(pipe.fileno()).st_mode):
-            with pipe:
+        """Read stdin (a pipe/socket/tty through the loop, anything else directly) to EOF.
+
+        Closed stdin is an error; stdin at EOF before any audio (/dev/null, systemd's
+        default) ends the source, saying so.
+        """
+        try:  # Python sets sys.stdin to None when fd 0 was closed at start (fd 0 may be reused)
+            if self._stdin_fd is None and sys.stdin is None:
+                raise OSError("stdin is closed")
+            pipe = os.fdopen(os.dup(0 if self._stdin_fd is None else self._stdin_fd), "rb",
+                             buffering=0)
+        except OSError:
+            self._failure = f"stdin is closed; {STDIN_HINT}"
+            self._reporter.report(SourceState.ERROR, self._failure)
+            return
+        mode = os.fstat(pipe.fileno()).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(pipe.fileno())):
+            with pipe:  # a regular file or a device such as /dev/null
                 async with contextlib.aclosing(self._file_chunks(pipe)) as file_chunks:
                     async for samples in file_chunks:
                         yield samples
@@ -198,14 +213,24 @@ class PcmSource(SourceBase):
             yield tail
 
     async def _file_chunks(self, file: BinaryIO) -> AsyncIterator[np.ndarray]:
-        """Chunks of a regular file redirected to stdin (reads never block for long)."""
+        """Chunks of a regular file or device redirected to stdin (reads return soon)."""
+        total_bytes = 0
         while not self._closed.is_set():
             data = await asyncio.to_thread(file.read, self.read_bytes)
+            total_bytes += len(data or b"")
             samples = self._convert(data) if data else self._resampler.flush()
             if samples.size:
                 yield samples
             if not data:
-                return
+                break
+        if total_bytes == 0 and not self._closed.is_set():
+            self._end_message = f"stdin was empty (is it /dev/null?); {STDIN_HINT}"
+
+    def _finish(self) -> None:
+        """An error stays reported; otherwise "ended" (with why, when stdin was empty)."""
+        if self._failure is None or self._closed.is_set():
+            self._reporter.report(SourceState.ENDED,
+                                  "closed" if self._closed.is_set() else self._end_message)
 
     async def _read_stream(self, reader: asyncio.StreamReader) -> AsyncIterator[np.ndarray]:
         """Chunks of one byte stream until its EOF or a connection error."""
