@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import sys
+import time
 
 import pytest
 import websockets
 
 from daemon.harness import DaemonProcess, free_port, http_get
+from tests.conftest import REPO_ROOT
 from tests.real_helpers import daemon_process, write_config
 
 pytestmark = pytest.mark.timeout(180)
@@ -121,3 +124,49 @@ async def test_stdin_source_without_a_pipe_ends_with_a_clear_message(tmp_path, r
     finally:
         assert daemon.stop() == 0, daemon.log()[-3000:]
     assert "Traceback" not in daemon.log(), daemon.log()
+
+
+def _wait_log(daemon: DaemonProcess, text: str, timeout_seconds: float) -> None:
+    """Poll the daemon's log until it contains ``text``."""
+    deadline = time.monotonic() + timeout_seconds
+    while text not in daemon.log():
+        assert daemon.process.poll() is None, daemon.log()
+        assert time.monotonic() < deadline, daemon.log()
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT,),
+                                     (signal.SIGINT, signal.SIGINT)])
+def test_signal_while_the_model_loads_exits_0_at_once(tmp_path, signals):
+    config = write_config(tmp_path / "config.yaml", REPO_ROOT / "models" / "genred-default",
+                          free_port(), [])
+    daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
+    try:
+        _wait_log(daemon, "loading model from", 60)
+        for signum in signals:
+            daemon.process.send_signal(signum)
+            time.sleep(0.1)
+        assert daemon.process.wait(10) == 0, daemon.log()
+        assert "loaded model" not in daemon.log()  # it really was still loading
+    finally:
+        daemon.stop()
+    assert "Traceback" not in daemon.log() and "stopped while loading" in daemon.log()
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGHUP,), (signal.SIGINT, signal.SIGINT),
+                                     (signal.SIGTERM, signal.SIGINT, signal.SIGTERM)])
+def test_signals_while_running_stop_cleanly_with_status_0(tmp_path, signals):
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [
+        {"name": "pcm", "kind": "tcp", "port": free_port(), "sample_rate_hz": 44100}])
+    daemon = DaemonProcess(config, tmp_path / "daemon.log", fake_model=True).start()
+    try:
+        daemon.wait_ready_blocking(port, 60)
+        for signum in signals:
+            daemon.process.send_signal(signum)
+            time.sleep(0.05)
+        assert daemon.process.wait(15) == 0, daemon.log()
+    finally:
+        daemon.stop()
+    log = daemon.log()
+    assert "Traceback" not in log and f"{signals[0].name}: stopping" in log and "stopped" in log
