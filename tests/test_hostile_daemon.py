@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 
+import numpy as np
 import pytest
 import websockets
 
@@ -170,3 +171,23 @@ def test_signals_while_running_stop_cleanly_with_status_0(tmp_path, signals):
         daemon.stop()
     log = daemon.log()
     assert "Traceback" not in log and f"{signals[0].name}: stopping" in log and "stopped" in log
+
+
+async def test_idle_tcp_producer_gives_way_to_a_real_one(tmp_path):
+    port, pcm_port = free_port(), free_port()
+    config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [
+        {"name": "pcm", "kind": "tcp", "port": pcm_port, "sample_rate_hz": 44100}],
+        window={"hop_seconds": 1.0})
+    tone = (0.3 * np.sin(np.arange(44100 * 40) * 0.2) * 32767).astype("<i2").tobytes()
+    with daemon_process(config, tmp_path / "daemon.log", fake_model=True) as daemon:
+        await daemon.wait_ready(port, 60)
+        _, idle = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", pcm_port), 5)
+        await asyncio.sleep(0.5)
+        _, real = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", pcm_port), 5)
+        real.write(tone)  # 40 s of audio at once: a prediction once the window is full
+        messages = await read_messages(f"ws://127.0.0.1:{port}/",
+                                       lambda m: m["type"] == "prediction", 30)
+        assert messages[-1]["source"] == "pcm"
+        real.close()
+        idle.close()
+    assert "sent nothing for 1 s; dropped for the one waiting" in daemon.log()
