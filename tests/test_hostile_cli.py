@@ -4,10 +4,14 @@ never a traceback; the config loader is also fuzzed with hypothesis."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,7 @@ from hypothesis import strategies as st
 
 from daemon.config import ConfigError, config_from_dict, read_config
 from daemon.yamlsafe import load_yaml
+from models.audio import NETWORK_TIMEOUT_SECONDS, AudioDecodeError, explain_ffmpeg_error, load_audio
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(180)
@@ -155,3 +160,58 @@ def test_fuzzed_config_is_loaded_or_refused_with_a_config_error(tmp_path: Path, 
         read_config(path).validate()
     except ConfigError as error:
         assert len(str(error)) < 2000
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port whose server accepts connections and never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for sock in [*accepted, server]:
+        sock.close()
+
+
+def test_classify_of_a_url_that_never_answers_times_out(silent_server):
+    started = time.monotonic()
+    result = genred("classify", str(REPO_ROOT / "models" / "genred-default"),
+                    f"http://127.0.0.1:{silent_server}/radio.mp3", timeout_seconds=150)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "timed out" in result.stderr, result.stderr[-3000:]
+    assert time.monotonic() - started < 120
+
+
+def test_decoding_a_silent_server_fails_after_the_network_timeout(silent_server):
+    started = time.monotonic()
+    with pytest.raises(AudioDecodeError, match="timed out"):
+        load_audio(f"http://127.0.0.1:{silent_server}/radio.mp3")
+    assert time.monotonic() - started < NETWORK_TIMEOUT_SECONDS + 10
+
+
+def test_video_only_file_says_no_audio_stream(tmp_path):
+    video = tmp_path / "video.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=d=1",
+                    str(video)], check=True, timeout=60)
+    with pytest.raises(AudioDecodeError, match="no audio stream"):
+        load_audio(video)
+    assert "To ignore this" not in explain_ffmpeg_error(
+        "Stream map '0:a:0' matches no streams.\nTo ignore this, add a trailing '?' to the map.")
+
+
+def test_hls_scheme_is_refused_by_the_config_with_a_hint(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("sources: []\n")
+    result = genred("run", "--config", str(config), "--source", "hls://example.org/live")
+    assert_one_line_error(result, "use http(s)://.../x.m3u8")

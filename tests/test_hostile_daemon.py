@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -191,3 +192,15 @@ async def test_idle_tcp_producer_gives_way_to_a_real_one(tmp_path):
         real.close()
         idle.close()
     assert "sent nothing for 1 s; dropped for the one waiting" in daemon.log()
+
+
+async def test_video_only_file_source_says_no_audio_stream(tmp_path):
+    port, video = free_port(), tmp_path / "video.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=d=1",
+                    str(video)], check=True, timeout=60)
+    config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [
+        {"name": "film", "kind": "url", "url": str(video)}])
+    with daemon_process(config, tmp_path / "daemon.log", fake_model=True) as daemon:
+        await daemon.wait_ready(port, 60)
+        source = await _wait_source(port, lambda s: s["state"] == "error", 20)
+    assert source["message"] == "no audio decoded: no audio stream (a video-only or data file?)"
