@@ -14,6 +14,7 @@ itself, which closes the connection with code 1009 (message too big).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import http
 import json
@@ -121,7 +122,7 @@ class Publisher:
         self._max_clients = client_cap(self._max_clients)
         self._server = await serve(
             self._handle, self._host, self._requested_port,
-            process_request=self._process_request, compression=None,
+            process_request=self._process_method, compression=None,
             max_size=MAX_FRAME_FACTOR * self._max_message_bytes,
             write_limit=self._write_limit_bytes, close_timeout=self._close_timeout_s,
             server_header="genred")
@@ -243,6 +244,21 @@ class Publisher:
     def _send_error(self, client: Client, code: str, message: str) -> None:
         if client.push(None, messages.Error(code=code, message=message).to_json()):
             self.messages_dropped += 1
+
+    def _process_method(self, connection: ServerConnection,
+                        request: Request) -> Response | None:
+        """GET as routed; HEAD without the body; OPTIONS: 204; anything else: 405."""
+        allow = [("Allow", "GET, HEAD, OPTIONS")]
+        if request.method == "OPTIONS":
+            return _response(204, b"", extra=allow)
+        if request.method not in ("GET", "HEAD"):
+            return _response(405, "method not allowed\n", extra=allow)
+        response = self._process_request(connection, request)
+        if request.method == "GET":
+            return response
+        if response is None:  # a WebSocket upgrade must be a GET
+            return _response(405, b"", extra=allow)
+        return dataclasses.replace(response, body=b"")  # Content-Length stays the GET one's
 
     def _process_request(self, connection: ServerConnection,
                          request: Request) -> Response | None:

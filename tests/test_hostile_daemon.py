@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -204,3 +205,32 @@ async def test_video_only_file_source_says_no_audio_stream(tmp_path):
         await daemon.wait_ready(port, 60)
         source = await _wait_source(port, lambda s: s["state"] == "error", 20)
     assert source["message"] == "no audio decoded: no audio stream (a video-only or data file?)"
+
+
+def _raw_http(port: int, method: str, path: str) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP/1.1 request: (status line, headers, every byte after the headers)."""
+    with socket.create_connection(("127.0.0.1", port), 5) as sock:
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode().split("\r\n")
+    return status, {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}, body
+
+
+async def test_head_and_options_carry_no_body(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [])
+    with daemon_process(config, tmp_path / "daemon.log", fake_model=True) as daemon:
+        await daemon.wait_ready(port, 60)
+        for path in ("/", "/healthz", "/metrics"):
+            get_status, get_headers, get_body = _raw_http(port, "GET", path)
+            status, headers, body = _raw_http(port, "HEAD", path)
+            assert status == get_status == "HTTP/1.1 200 OK" and body == b"", (path, body[:80])
+            assert int(headers["content-length"]) > 0 and get_body
+        status, headers, body = _raw_http(port, "OPTIONS", "/")
+        assert status == "HTTP/1.1 204 No Content" and body == b""
+        assert headers["allow"] == "GET, HEAD, OPTIONS"
+        status, headers, body = _raw_http(port, "POST", "/")
+        assert status.startswith("HTTP/1.1 405") and "<html" not in body.decode()
