@@ -82,7 +82,9 @@ async def test_clients_beyond_the_cap_get_503_and_sources_keep_their_files(tmp_p
         refused = [r for r in results if isinstance(r, int)]
         cap = int(re.search(r"max_clients lowered from 1024 to (\d+)", daemon.log()).group(1))
         assert len(clients) == cap and set(refused) == {503}, (len(clients), set(refused))
-        await asyncio.sleep(1.5)  # asyncio retries accept() after 1 s when it hit the limit
+        # the burst of 200 handshakes may exhaust the files for a moment (a failed ffmpeg start
+        # is retried with backoff); asyncio retries accept() after 1 s when it hit the limit
+        await asyncio.sleep(1.5)
         since = len(daemon.log())
         await asyncio.sleep(3.0)  # ffmpeg restarts several times meanwhile
         health = json.loads(await asyncio.to_thread(http_get, port, "/healthz"))
@@ -90,7 +92,7 @@ async def test_clients_beyond_the_cap_get_503_and_sources_keep_their_files(tmp_p
         await asyncio.gather(*(c.close() for c in clients))
         new_log = daemon.log()[since:]
         assert "Too many open files" not in new_log and len(new_log) < 20_000, new_log
-        assert daemon.log().count("Too many open files") <= 5
+        assert daemon.log().count("socket.accept() out of system resource") <= 5  # rate-limited
     finally:
         assert daemon.stop() == 0, daemon.log()[-3000:]
     assert "Traceback" not in daemon.log()
