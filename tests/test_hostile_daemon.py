@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import signal
 import socket
@@ -17,6 +18,8 @@ import pytest
 import websockets
 
 from daemon.harness import DaemonProcess, free_port, http_get
+from daemon.lograte import RepeatLimiter
+from daemon.redact import redact
 from tests.conftest import REPO_ROOT
 from tests.real_helpers import daemon_process, write_config
 
@@ -236,3 +239,30 @@ async def test_head_and_options_carry_no_body(tmp_path):
         assert headers["allow"] == "GET, HEAD, OPTIONS"
         status, headers, body = _raw_http(port, "POST", "/")
         assert status.startswith("HTTP/1.1 405") and "<html" not in body.decode()
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("http://u:p4ss@h:1/x?token=abc&b=1", "http://***@h:1/x?token=***&b=1"),
+    ("rtsp://cam@10.0.0.1/s", "rtsp://***@10.0.0.1/s"),
+    ("https://h/a?x=1&API_KEY=zz#f", "https://h/a?x=1&API_KEY=***#f"),
+    ("mail me@example.org, x=1", "mail me@example.org, x=1"),
+])
+def test_redact(text, shown):
+    assert redact(text) == shown
+
+
+def test_a_repeating_error_is_logged_five_times_then_counted(caplog):
+    logger = logging.getLogger("test.repeat")
+    limiter = RepeatLimiter(burst=5, interval_seconds=0.5)
+    logger.addFilter(limiter)
+    try:
+        with caplog.at_level(logging.INFO, logger="test.repeat"):
+            for i in range(1000):
+                logger.error("accept failed: %d", i)
+            logger.info("info is never limited")
+            time.sleep(0.6)
+            logger.error("accept failed: %d", 1000)
+    finally:
+        logger.removeFilter(limiter)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 7 and lines[-1] == "accept failed: 1000 (995 similar suppressed)", lines
