@@ -7,12 +7,15 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sqlite3
 import sys
 from pathlib import Path
 
 from daemon.config import Config, ConfigError, read_config
+from daemon.lograte import RepeatLimiter
+from daemon.redact import RedactingFormatter, redact
 from daemon.sources import source_from_spec
 
 EXIT_BAD_CONFIG = 2
@@ -20,9 +23,11 @@ EXIT_BAD_CONFIG = 2
 
 def configure_logging(level: str) -> None:
     """Log to stderr with timestamps and levels."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper()), stream=sys.stderr, force=True,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:  # credentials in URLs never reach the log
+        handler.setFormatter(RedactingFormatter(
+            "%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.addFilter(RepeatLimiter())  # nor does a fault repeating 1000 times a second
     for noisy in ("websockets", "absl", "h5py", "PIL"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
@@ -183,21 +188,46 @@ def _run_command(args: argparse.Namespace) -> int:
     try:
         config = resolve_config(args)
     except ConfigError as error:
-        print(f"genred: config error: {error}", file=sys.stderr)
+        print(f"genred: config error: {redact(str(error))}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     configure_logging(config.log_level)
+    from daemon.runner import StoppedDuringLoad
+
     try:
         return asyncio.run(run_daemon(config, install_signal_handlers))
     except StartupError as error:
         print(f"genred: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    except StoppedDuringLoad:  # nothing to clean up; the loading thread cannot be joined
+        logging.getLogger(__name__).info("stopped while loading the model")
+        logging.shutdown()
+        os._exit(0)
+    except KeyboardInterrupt:  # a SIGINT after the event loop closed: already stopped
+        return 0
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Each starts a clean shutdown (exit status 0); repeats are ignored from then on."""
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
-    """SIGINT and SIGTERM set ``stop``."""
+    """SIGINT, SIGTERM and SIGHUP set ``stop``; the first one makes the process ignore them.
+
+    Ignoring (not the event loop's handlers, which asyncio resets when the loop closes)
+    keeps a second Ctrl-C from turning the bounded clean shutdown into a KeyboardInterrupt.
+    """
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+
+    def on_signal(signum: signal.Signals) -> None:
+        logging.getLogger(__name__).info("%s: stopping (further stop signals are ignored)",
+                                         signum.name)
+        for other in STOP_SIGNALS:
+            loop.remove_signal_handler(other)
+            signal.signal(other, signal.SIG_IGN)
+        stop.set()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
 
 
 def _devices_command(args: argparse.Namespace) -> int:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import logging
+import os
+import resource
 
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class Client:
@@ -73,3 +79,37 @@ class Client:
                     await self.connection.send(text)
         except ConnectionClosed:
             return
+
+
+FD_RESERVE = 48
+"""Open files kept free for sources (ffmpeg pipes, sockets), HTTP requests and handshakes."""
+
+
+def open_fd_count() -> int:
+    """Files this process has open now (0 where /proc/self/fd is unavailable)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def client_cap(max_clients: int, fd_reserve: int = FD_RESERVE) -> int:
+    """``max_clients``, lowered (with a warning) so clients never use the reserved files.
+
+    The soft open-file limit is first raised toward the hard one as far as needed.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    used = open_fd_count()
+    wanted = used + fd_reserve + max_clients
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new_soft = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+            soft = new_soft
+    if soft == resource.RLIM_INFINITY:
+        return max_clients
+    cap = max(1, min(max_clients, soft - used - fd_reserve))
+    if cap < max_clients:
+        _LOGGER.warning("server.max_clients lowered from %d to %d: the open-file limit is %d "
+                        "and %d are kept for sources", max_clients, cap, soft, fd_reserve)
+    return cap

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,10 +18,13 @@ from daemon.mqtt import MqttConfig
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
+from daemon.yamlsafe import load_yaml
 
 _LOGGER = logging.getLogger(__name__)
 
 TOKEN_ENV = "GENRED_TOKEN"
+MAX_ERROR_CHARS = 600
+"""Longest YAML parser message quoted in a config error."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class ServerConfig:
     """WebSocket + HTTP server."""
 
     host: str = "127.0.0.1"
-    """Bind address; anything but loopback requires a token."""
+    """Bind address; a token is required unless every address it resolves to is loopback."""
     port: int = 8765
     """TCP port (0 = any free port)."""
     token: str | None = None
@@ -38,6 +43,8 @@ class ServerConfig:
     """Pending messages kept per client; the oldest are dropped beyond it."""
     max_message_bytes: int = 4096
     """Largest client message accepted, in bytes."""
+    max_clients: int = 1024
+    """Most WebSocket clients at once; more get HTTP 503 (lowered to fit the open-file limit)."""
 
     def validate(self, path: str) -> None:
         """Range checks and the non-loopback token rule."""
@@ -46,7 +53,12 @@ class ServerConfig:
                self.client_queue_size)
         check(self.max_message_bytes >= 64, f"{path}.max_message_bytes", "must be >= 64",
                self.max_message_bytes)
-        check(is_loopback(self.host) or bool(self.token), f"{path}.token",
+        check(1 <= self.max_clients <= 1_000_000, f"{path}.max_clients",
+              "must be in 1..1000000", self.max_clients)
+        check(self.token is None or (bool(self.token.strip()) and
+                                     self.token == self.token.strip()), f"{path}.token",
+              "must not be blank or start/end with whitespace", "<redacted>")
+        check(bool(self.token) or is_loopback(self.host), f"{path}.token",
                f"is required when binding to non-loopback address {self.host!r} "
                f"(set server.token or the {TOKEN_ENV} environment variable)", self.token)
 
@@ -120,8 +132,19 @@ class Config:
 
 
 def is_loopback(host: str) -> bool:
-    """True for localhost and 127.0.0.0/8 / ::1 addresses."""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """True when ``host`` resolves, and every address it resolves to is loopback.
+
+    A name is resolved (``127.attacker.example`` is not loopback because it starts with
+    "127."); an unresolvable host or an empty one (every interface) is not loopback.
+    """
+    if not host.strip():
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return bool(addresses) and all(address.is_loopback for address in addresses)
 
 
 def source_config_type(data: Any, path: str) -> tuple[type[SourceConfig], Any]:
@@ -133,7 +156,8 @@ def source_config_type(data: Any, path: str) -> tuple[type[SourceConfig], Any]:
     check(isinstance(data, dict), path, "must be a mapping", data)
     kind = data.get("kind")
     check(kind is not None, f"{path}.kind", "is required", kind)
-    check(kind in SOURCE_KINDS, f"{path}.kind", f"must be one of {tuple(SOURCE_KINDS)}", kind)
+    check(isinstance(kind, str) and kind in SOURCE_KINDS, f"{path}.kind",
+          f"must be one of {tuple(SOURCE_KINDS)}", kind)
     config_type = SOURCE_KINDS[kind]
     own = {f.name for f in dataclasses.fields(config_type)}
     other = {f.name for t in SOURCE_KINDS.values() for f in dataclasses.fields(t)} - own
@@ -179,10 +203,13 @@ def read_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config ({error.strerror})") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} "
+                          f"at offset {error.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML ({error})") from error
+        raise ConfigError(f"{path}: invalid YAML ({str(error)[:MAX_ERROR_CHARS]})") from None
     return parse_config(data or {}, base_dir=path.parent.resolve())
 
 

@@ -15,26 +15,27 @@ itself, which closes the connection with code 1009 (message too big).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
-import http
+import inspect
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from daemon import messages
-from daemon.client import Client
+from daemon.client import Client, client_cap
 from daemon.config import ServerConfig
+from daemon.http_responses import HTML_CSP, http_response, is_upgrade, without_body
 from daemon.messages import Prediction
 from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from daemon.metrics import DaemonMetrics
@@ -45,9 +46,6 @@ INDEX_HTML_PATH = Path(__file__).with_name("web") / "index.html"
 WEBSOCKET_PATHS = ("/", "/ws")
 MAX_FRAME_FACTOR = 16
 """websockets' max_size is this many times max_message_bytes (bigger frames: close 1009)."""
-_HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-             "connect-src 'self' ws: wss:")
-
 
 @dataclass
 class _SourceRecord:
@@ -69,22 +67,6 @@ HistoryQuery = Callable[[dict[str, list[str]]], Awaitable[list[dict[str, Any]]]]
 """Query parameters of GET /history -> JSON-ready rows (ValueError on a bad parameter)."""
 
 
-def _response(status: int, body: str | bytes, content_type: str = "text/plain; charset=utf-8",
-              extra: Sequence[tuple[str, str]] = ()) -> Response:
-    code = http.HTTPStatus(status)
-    body = body.encode() if isinstance(body, str) else body
-    headers = Headers([
-        ("Date", formatdate(usegmt=True)), ("Connection", "close"),
-        ("Content-Length", str(len(body))), ("Content-Type", content_type),
-        ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"), *extra,
-    ])
-    return Response(code.value, code.phrase, headers, body)
-
-
-def _is_upgrade(request: Request) -> bool:
-    return any(v.strip().lower() == "websocket" for v in request.headers.get_all("Upgrade"))
-
-
 class Publisher:
     """Serves live predictions over WebSocket and the page, /metrics and /healthz over HTTP."""
 
@@ -100,9 +82,14 @@ class Publisher:
                                  else frozenset(server.allowed_origins))
         self._queue_size = server.client_queue_size
         self._max_message_bytes = server.max_message_bytes
+        self._max_clients = server.max_clients
+        self.clients_refused = 0
+        """WebSocket handshakes answered 503 because max_clients were connected."""
         self._write_limit_bytes, self._close_timeout_s = write_limit_bytes, close_timeout_s
         self._sources: dict[str, _SourceRecord] = {}
         self._clients: set[Client] = set()
+        self._admitted: set[ServerConnection] = set()
+        """Connections past the handshake checks: clients, and handshakes in progress."""
         self.messages_dropped = 0
         """Messages dropped (oldest first) because a client read too slowly."""
         self._server: Server | None = None
@@ -118,9 +105,10 @@ class Publisher:
     async def start(self) -> None:
         """Load the page and start listening."""
         self._index_html = INDEX_HTML_PATH.read_bytes()
+        self._max_clients = client_cap(self._max_clients)
         self._server = await serve(
             self._handle, self._host, self._requested_port,
-            process_request=self._process_request, compression=None,
+            process_request=self._process_method, compression=None,
             max_size=MAX_FRAME_FACTOR * self._max_message_bytes,
             write_limit=self._write_limit_bytes, close_timeout=self._close_timeout_s,
             server_header="genred")
@@ -204,6 +192,7 @@ class Publisher:
             pass
         finally:
             self._clients.discard(client)
+            self._admitted.discard(connection)
             sender.cancel()
             await asyncio.wait([sender])
             _LOGGER.debug("client %s disconnected", connection.remote_address)
@@ -242,6 +231,23 @@ class Publisher:
         if client.push(None, messages.Error(code=code, message=message).to_json()):
             self.messages_dropped += 1
 
+    def _process_method(self, connection: ServerConnection,
+                        request: Request) -> Response | None:
+        """GET as routed; HEAD without the body; OPTIONS: 204; anything else: 405."""
+        allow = [("Allow", "GET, HEAD, OPTIONS")]
+        if request.method == "OPTIONS":
+            return http_response(204, b"", extra=allow)
+        if request.method not in ("GET", "HEAD"):
+            return http_response(405, "method not allowed\n", extra=allow)
+        response = self._process_request(connection, request)
+        if request.method == "GET":
+            return response
+        if response is None:  # a WebSocket upgrade must be a GET
+            return http_response(405, b"", extra=allow)
+        if inspect.isawaitable(response):
+            return without_body(response)
+        return dataclasses.replace(response, body=b"")  # Content-Length stays the GET one's
+
     def _process_request(self, connection: ServerConnection,
                          request: Request) -> Response | Awaitable[Response] | None:
         url = urlsplit(request.path)
@@ -250,16 +256,18 @@ class Publisher:
         denied = self._check_access(request, url.query)
         if denied is not None:
             return denied
-        if _is_upgrade(request):
-            return None if url.path in WEBSOCKET_PATHS else _response(404, "not found\n")
+        if is_upgrade(request):
+            if url.path not in WEBSOCKET_PATHS:
+                return http_response(404, "not found\n")
+            return self._admit(connection)
         if url.path == "/":
-            return _response(200, self._index_html, "text/html; charset=utf-8",
-                             [("Content-Security-Policy", _HTML_CSP)])
+            return http_response(200, self._index_html, "text/html; charset=utf-8",
+                             [("Content-Security-Policy", HTML_CSP)])
         if url.path == "/metrics":
-            return _response(200, self._metrics.render(), METRICS_CONTENT_TYPE)
+            return http_response(200, self._metrics.render(), METRICS_CONTENT_TYPE)
         if url.path == "/history" and self._history is not None:
             return self._history_response(url.query)
-        return _response(404, "not found\n")
+        return http_response(404, "not found\n")
 
     async def _history_response(self, query: str) -> Response:
         """GET /history: JSON rows; 400 on bad parameters, 503 if the database fails."""
@@ -267,29 +275,39 @@ class Publisher:
         try:
             rows = await self._history(parse_qs(query, keep_blank_values=True))
         except ValueError as error:
-            return _response(400, json.dumps({"error": str(error)}), "application/json")
+            return http_response(400, json.dumps({"error": str(error)}), "application/json")
         except Exception as error:
             _LOGGER.warning("history query failed: %s", error)
-            return _response(503, json.dumps({"error": f"{type(error).__name__}: {error}"}),
+            return http_response(503, json.dumps({"error": f"{type(error).__name__}: {error}"}),
                              "application/json")
         body = await asyncio.to_thread(json.dumps, rows)  # up to 100k rows: off the loop
-        return _response(200, body, "application/json")
+        return http_response(200, body, "application/json")
+
+    def _admit(self, connection: ServerConnection) -> Response | None:
+        """None (go on with the handshake) below max_clients, else HTTP 503."""
+        if len(self._admitted) >= self._max_clients:  # forget handshakes that failed
+            self._admitted = {c for c in self._admitted if c.state is not State.CLOSED}
+        if len(self._admitted) >= self._max_clients:
+            self.clients_refused += 1
+            return http_response(503, "too many clients\n", extra=[("Retry-After", "10")])
+        self._admitted.add(connection)
+        return None
 
     def _healthz(self) -> Response:
         try:
             body = json.dumps(self._health(), default=str).encode()
         except Exception:
             _LOGGER.exception("health() failed")
-            return _response(500, b'{"status":"error"}', "application/json")
-        return _response(200, body, "application/json")
+            return http_response(500, b'{"status":"error"}', "application/json")
+        return http_response(200, body, "application/json")
 
     def _check_access(self, request: Request, query: str) -> Response | None:
         origins = request.headers.get_all("Origin")
         if self._allowed_origins is not None and origins and (
                 len(origins) > 1 or origins[0] not in self._allowed_origins):
-            return _response(403, "origin not allowed\n")
+            return http_response(403, "origin not allowed\n")
         if self._token is not None and not self._token_ok(request, query):
-            return _response(401, "unauthorized\n", extra=[("WWW-Authenticate", "Bearer")])
+            return http_response(401, "unauthorized\n", extra=[("WWW-Authenticate", "Bearer")])
         return None
 
     def _token_ok(self, request: Request, query: str) -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from daemon.config import Config
 from daemon.service import ModelHandle, Service
@@ -42,11 +44,65 @@ def load_model_handle(folder: str, runtime: str = "keras",
                        predict_batch=loaded.predict_outputs)
 
 
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """OS errors asyncio reports (e.g. accept() hitting the open-file limit): one line."""
+    error = context.get("exception")
+    if isinstance(error, OSError):
+        _LOGGER.error("%s: %s", context.get("message", "event loop error"), error)
+    else:
+        loop.default_exception_handler(context)
+
+
+class StoppedDuringLoad(Exception):
+    """A stop signal came while the model was loading (the loading thread is abandoned)."""
+
+
+async def _load_until_stopped(config: Config, stop: asyncio.Event) -> ModelHandle:
+    """Load the model on a daemon thread; StoppedDuringLoad if ``stop`` is set first."""
+    loop = asyncio.get_running_loop()
+    loaded: asyncio.Future[ModelHandle] = loop.create_future()
+
+    def load() -> None:
+        try:
+            handle = load_model_handle(config.model, config.inference.runtime,
+                                       config.inference.num_threads)
+        except BaseException as error:  # handed to the event loop, raised there
+            loop.call_soon_threadsafe(_settle, loaded, None, error)
+        else:
+            loop.call_soon_threadsafe(_settle, loaded, handle, None)
+
+    _LOGGER.info("loading model from %s", config.model)
+    threading.Thread(target=load, name="model-load", daemon=True).start()
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([loaded, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not loaded.done():
+        raise StoppedDuringLoad()
+    return loaded.result()
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    """Complete ``future`` unless it was cancelled."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], None],
                      model: ModelHandle | None = None) -> int:
-    """Run the daemon until ``install_signals``' event is set; returns the exit status."""
-    model = model or load_model_handle(config.model, config.inference.runtime,
-                                       config.inference.num_threads)
+    """Run the daemon until ``install_signals``' event is set; returns the exit status.
+
+    The signals are installed first: a stop while the model loads raises StoppedDuringLoad.
+    """
+    asyncio.get_running_loop().set_exception_handler(_loop_exception)
+    stop = asyncio.Event()
+    install_signals(stop)
+    model = model or await _load_until_stopped(config, stop)
     service = Service(config, model)
     try:
         service.create_sources()
@@ -57,8 +113,6 @@ async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], 
     except OSError as error:
         raise StartupError(f"cannot listen on {config.server.host}:{config.server.port}: "
                            f"{error.strerror or error}") from error
-    stop = asyncio.Event()
-    install_signals(stop)
     await service.run(stop)
     _LOGGER.info("stopped")
     return 0

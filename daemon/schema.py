@@ -8,6 +8,8 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal
 
+from daemon.yamlsafe import quote
+
 Chooser = Callable[[Any, str], tuple[type, Any]]
 """(data, key path) -> (the concrete dataclass to build, the data to build it from)."""
 
@@ -19,7 +21,7 @@ class ConfigError(ValueError):
 def check(ok: bool, path: str, rule: str, value: Any) -> None:
     """Raise ConfigError('path: rule, got value') unless ok."""
     if not ok:
-        raise ConfigError(f"{path}: {rule}, got {value!r}")
+        raise ConfigError(f"{path}: {rule}, got {quote(value)}")
 
 
 def _convert(value: Any, kind: Any, path: str, choose: dict[type, Chooser]) -> Any:
@@ -36,7 +38,7 @@ def _convert(value: Any, kind: Any, path: str, choose: dict[type, Chooser]) -> A
             except ConfigError as error:
                 errors.append(str(error))
         raise ConfigError(errors[0] if len(errors) == 1 else
-                          f"{path}: expected {_type_name(kind)}, got {value!r}")
+                          f"{path}: expected {_type_name(kind)}, got {quote(value)}")
     if origin is Literal:
         check(value in typing.get_args(kind), path,
                f"must be one of {list(typing.get_args(kind))}", value)
@@ -56,9 +58,14 @@ def _convert_scalar(value: Any, kind: type, path: str) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind in (int, float) and isinstance(value, bool):
-        raise ConfigError(f"{path}: expected {kind.__name__}, got {value!r}")
+        raise ConfigError(f"{path}: expected {kind.__name__}, got {quote(value)}")
     check(isinstance(value, kind), path, f"expected {kind.__name__}", value)
     return value
+
+
+def _key_name(key: Any) -> str:
+    """A mapping key as shown in a key path (bounded; non-strings quoted)."""
+    return quote(key)[1:-1] if isinstance(key, str) else quote(key)
 
 
 def _type_name(kind: Any) -> str:
@@ -79,9 +86,9 @@ def build_dataclass(cls: type, data: Any, path: str,
     check(isinstance(data, dict), where, "must be a mapping", data)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted((k for k in data if k not in fields), key=str)
     if unknown:
-        raise ConfigError(f"{path + '.' if path else ''}{unknown[0]}: unknown key "
+        raise ConfigError(f"{path + '.' if path else ''}{_key_name(unknown[0])}: unknown key "
                           f"(known keys: {', '.join(fields)})")
     values = {}
     for name, item in data.items():

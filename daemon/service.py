@@ -20,6 +20,7 @@ from daemon.messages import Prediction, SourceState
 from daemon.metrics import DaemonMetrics
 from daemon.mqtt import MqttPublisher
 from daemon.publisher import Publisher
+from daemon.redact import redact_optional
 from daemon.smoother import Smoother
 from daemon.sources import SourceConfig
 from daemon.windower import Window, Windower
@@ -250,7 +251,7 @@ class Service:
     def _on_source_state(self, name: str, state: str, message: str | None) -> None:
         """A source reported connecting/live/reconnecting/ended/error."""
         runtime = self._runtimes[name]
-        runtime.source_state, runtime.message = SourceState(state), message
+        runtime.source_state, runtime.message = SourceState(state), redact_optional(message)
         if state != SourceState.LIVE:
             runtime.smoother.reset()
         self._publish_state(name, runtime)

@@ -15,6 +15,9 @@ from models.resample import SAMPLE_RATE_HZ, resample
 _LOGGER = logging.getLogger(__name__)
 
 DECODE_TIMEOUT_SECONDS = 600.0
+NETWORK_TIMEOUT_SECONDS = 10.0
+"""A network read that gets nothing for this long fails (ffmpeg/ffprobe -rw_timeout)."""
+NO_AUDIO_STREAM = "no audio stream (a video-only or data file?)"
 _STDERR_TAIL_CHARS = 400
 
 
@@ -35,18 +38,33 @@ def ffmpeg_binary(name: str = "ffmpeg") -> str:
     return found
 
 
+def network_input_args(source: str) -> tuple[str, ...]:
+    """ffmpeg/ffprobe input options bounding a network read's silence (none for files)."""
+    if "://" not in source or source.lower().startswith("file://"):
+        return ()
+    return ("-rw_timeout", str(int(NETWORK_TIMEOUT_SECONDS * 1_000_000)))
+
+
+def explain_ffmpeg_error(stderr_tail: str) -> str:
+    """The line of ffmpeg's stderr that says what went wrong (plain words where known)."""
+    if "matches no streams" in stderr_tail:
+        return NO_AUDIO_STREAM
+    lines = stderr_tail.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 def probe_sample_rate_hz(source: str) -> int:
     """Sample rate of the first audio stream of ``source`` (via ffprobe)."""
     command = [
-        ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", "a:0",
-        "-show_entries", "stream=sample_rate", "-of", "json", source,
+        ffmpeg_binary("ffprobe"), "-v", "error", *network_input_args(source),
+        "-select_streams", "a:0", "-show_entries", "stream=sample_rate", "-of", "json", source,
     ]
     result = _run(command, source)
     try:
         streams = json.loads(result.stdout.decode("utf-8", "replace")).get("streams", [])
         return int(streams[0]["sample_rate"])
     except (ValueError, KeyError, IndexError, TypeError):
-        raise AudioDecodeError(source, "no audio stream found") from None
+        raise AudioDecodeError(source, NO_AUDIO_STREAM) from None
 
 
 def ffmpeg_decode_command(
@@ -56,6 +74,8 @@ def ffmpeg_decode_command(
 ) -> list[str]:
     """ffmpeg arguments decoding ``source`` to mono f32le PCM on stdout."""
     command = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+    if "-rw_timeout" not in extra_input_args:
+        extra_input_args = (*network_input_args(source), *extra_input_args)
     command += [*extra_input_args, "-i", source, "-map", "0:a:0", "-vn", "-ac", "1"]
     if sample_rate_hz is not None:
         command += ["-ar", str(sample_rate_hz)]
@@ -72,6 +92,8 @@ def _run(command: list[str], source: str) -> subprocess.CompletedProcess:
         raise AudioDecodeError(source, f"timed out after {DECODE_TIMEOUT_SECONDS:.0f} s") from None
     if result.returncode != 0:
         message = result.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL_CHARS:]
+        if "matches no streams" in message:
+            message = NO_AUDIO_STREAM
         raise AudioDecodeError(source, message or f"exit status {result.returncode}")
     return result
 

@@ -128,6 +128,8 @@ def read_contract(folder: str | Path) -> Contract:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ArtifactError(f"{path}: unreadable JSON ({error})") from error
+    except RecursionError:
+        raise ArtifactError(f"{path}: unreadable JSON (nested too deeply)") from None
     return parse_contract(data, str(path))
 
 

@@ -119,7 +119,7 @@ async def test_tcp_s16_stereo_22050_becomes_mono_44100() -> None:
     assert recorder.state_names == ["connecting", "live", "reconnecting", "ended"]
 
 
-async def test_tcp_refuses_second_producer_and_accepts_next() -> None:
+async def test_tcp_second_producer_waits_third_is_refused_idle_one_is_replaced() -> None:
     recorder = Recorder()
     source, consumer = await _tcp_source(recorder, sample_rate_hz=SAMPLE_RATE_HZ)
     first_reader, first = await asyncio.wait_for(
@@ -128,18 +128,36 @@ async def test_tcp_refuses_second_producer_and_accepts_next() -> None:
     await recorder.wait_for(lambda: recorder.n_samples >= 4410)
     second_reader, second = await asyncio.wait_for(
         asyncio.open_connection("127.0.0.1", source.port), 5)
-    assert await asyncio.wait_for(second_reader.read(), 5) == b""  # closed by the source
-    second.close()
-    first.write(np.zeros(4410, dtype="<i2").tobytes())
-    await recorder.wait_for(lambda: recorder.n_samples >= 8820)
+    second.write(np.full(4410, 1000, dtype="<i2").tobytes())  # waits while the first sends
+    third_reader, third = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", source.port), 5)
+    assert await asyncio.wait_for(third_reader.read(), 5) == b""  # closed by the source
+    third.close()
+    for _ in range(4):
+        first.write(np.zeros(4410, dtype="<i2").tobytes())
+        await asyncio.sleep(0.3)
+    assert recorder.n_samples == 5 * 4410 and np.all(np.concatenate(recorder.chunks) == 0)
+    await recorder.wait_for(lambda: recorder.n_samples >= 6 * 4410)  # first idle 1 s: replaced
+    assert await asyncio.wait_for(first_reader.read(), 5) == b""
     first.close()
+    second.close()
     await recorder.wait_for(lambda: recorder.state_names[-1] == "reconnecting")
-    await _send(source.port, np.full(4410, 1000, dtype="<i2").tobytes())
-    await recorder.wait_for(lambda: recorder.n_samples >= 13230)
     await _stop(source, consumer)
     assert recorder.state_names == ["connecting", "live", "reconnecting", "live",
                                     "reconnecting", "ended"]
     assert np.allclose(recorder.chunks[-1], 1000 / 32768)
+
+
+async def test_tcp_idle_producer_is_dropped_after_the_timeout() -> None:
+    recorder = Recorder()
+    source, consumer = await _tcp_source(recorder, sample_rate_hz=SAMPLE_RATE_HZ,
+                                         idle_timeout_seconds=1.5)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", source.port), 5)
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # silent: closed by the source
+    assert 1.4 <= asyncio.get_running_loop().time() - started <= 3.0
+    writer.close()
+    await _stop(source, consumer)
 
 
 async def test_tcp_hostile_f32_input_does_not_crash() -> None:

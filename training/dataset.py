@@ -146,6 +146,8 @@ def _check_folders(audio_dir: Path, out_dir: Path) -> None:
     if out == audio or audio in out.parents:
         raise InputError(f"output folder {out_dir} is inside the audio folder {audio_dir}; "
                          "choose a folder outside it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output folder {out_dir} exists and is not a folder")
 
 
 def _earlier_rows(out_dir: Path) -> dict[str, list[SliceRow]]:
@@ -204,7 +206,10 @@ def build_dataset(audio_dir: str | Path, out_dir: str | Path, workers: int | Non
     if limit_per_genre is not None and limit_per_genre < 1:
         raise InputError(f"--limit-per-genre must be >= 1, got {limit_per_genre}")
     jobs = plan_jobs(audio_dir, out_dir, limit_per_genre)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create output folder {out_dir}: {error.strerror}") from None
     started = time.monotonic()
     earlier = _earlier_rows(out_dir)
     summary = BuildSummary()

@@ -18,7 +18,7 @@ from daemon.schema import check
 from daemon.sources.base import BackoffPolicy, SourceBase, SourceConfig, StateCallback
 from daemon.sources.decoding import PcmDecoder
 from daemon.sources.pacing import RealtimePacer
-from models.audio import AudioDecodeError, ffmpeg_decode_command
+from models.audio import AudioDecodeError, explain_ffmpeg_error, ffmpeg_decode_command
 from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ KILL_AFTER_SECONDS = 2.0
 NETWORK_RW_TIMEOUT_MICROSECONDS = 10_000_000
 STDIN_URLS = ("-", "pipe:", "pipe:0")
 _STDERR_TAIL_BYTES = 2000
-URL_SCHEMES = ("http", "https", "file", "rtmp", "rtsp", "udp", "tcp", "srt", "hls")
+URL_SCHEMES = ("http", "https", "file", "rtmp", "rtsp", "udp", "tcp", "srt")
+_SCHEME_HINTS = {"hls": "ffmpeg opens HLS from the playlist's own URL: use http(s)://.../x.m3u8"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +52,8 @@ class UrlConfig(SourceConfig):
         check(bool(self.url), f"{path}.url", "is required for kind url", self.url)
         if "://" in self.url:
             scheme = self.url.split("://", 1)[0].lower()
-            check(scheme in URL_SCHEMES, f"{path}.url",
-                  f"unknown URL scheme (known: {URL_SCHEMES})", self.url)
+            check(scheme in URL_SCHEMES, f"{path}.url", _SCHEME_HINTS.get(
+                scheme, f"unknown URL scheme (known: {URL_SCHEMES})"), self.url)
         elif self.url != "-":
             check(Path(self.url).is_file(), f"{path}.url", "file not found", self.url)
 
@@ -205,8 +206,7 @@ class UrlSource(SourceBase):
             return
         tail = stderr_tail.decode("utf-8", "replace").strip()[-400:]
         if process.returncode != 0:
-            last_line = tail.splitlines()[-1] if tail else ""
-            self._failure = last_line or f"ffmpeg exit status {process.returncode}"
+            self._failure = explain_ffmpeg_error(tail) or f"ffmpeg exit status {process.returncode}"
             _LOGGER.warning("source %s: ffmpeg exited with status %s: %s", self.name,
                             process.returncode, tail)
         elif tail:

@@ -31,6 +31,7 @@ _LOGGER = logging.getLogger(__name__)
 PCM_TRANSPORTS = ("stdin", "tcp")
 READ_BYTES = 1 << 14
 """Default read size in bytes."""
+STDIN_HINT = "pipe raw PCM into genred, e.g. `arecord -t raw ... | genred run --source stdin:`"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +50,8 @@ class PcmConfig(SourceConfig):
     """tcp: address to listen on for a PCM producer."""
     port: int = 0
     """tcp: port to listen on."""
+    idle_timeout_seconds: float = 10.0
+    """tcp: a producer silent this long is dropped (at once when another one is waiting)."""
 
     def validate(self, path: str) -> None:
         """Rate required; tcp needs a port."""
@@ -57,13 +60,16 @@ class PcmConfig(SourceConfig):
               "is required for raw PCM", self.sample_rate_hz)
         if self.kind == "tcp":
             check(0 < self.port < 65536, f"{path}.port", "must be in 1..65535", self.port)
+            check(0 < self.idle_timeout_seconds <= 3600, f"{path}.idle_timeout_seconds",
+                  "must be in (0, 3600]", self.idle_timeout_seconds)
         check_layout(path, self.sample_rate_hz, self.channels)
 
     def build(self, on_state: StateCallback) -> PcmSource:
         """The PCM reader or listener."""
         return PcmSource(self.name, self.kind, self.sample_rate_hz or 44100,
                          channels=self.channels, pcm_format=self.pcm_format, host=self.host,
-                         port=self.port, on_state=on_state)
+                         port=self.port, on_state=on_state,
+                         idle_timeout_seconds=self.idle_timeout_seconds)
 
     @classmethod
     def from_spec(cls, spec: str, name: str, options: dict[str, Any]) -> PcmConfig | None:
@@ -91,16 +97,17 @@ class PcmSource(SourceBase):
     """Raw s16le/f32le PCM at ``sample_rate_hz`` from stdin or TCP, as 44.1 kHz mono chunks.
 
     ``transport="tcp"`` listens on ``host:port`` (0 = any free port; see :attr:`port` after
-    :meth:`start`) and serves one producer at a time: a second connection is closed with a
-    warning; when the producer leaves the source reports "reconnecting" and waits for the
-    next. ``transport="stdin"`` reads ``stdin_fd`` (default: this process's stdin) and
-    reports "ended" at EOF.
+    :meth:`start`) and serves one producer at a time; one more may wait (a third is closed
+    with a warning). A producer that sends nothing for ``idle_timeout_seconds`` is dropped,
+    after one idle second when another is waiting; when the producer leaves the source
+    reports "reconnecting" and serves the waiting one or the next. ``transport="stdin"``
+    reads ``stdin_fd`` (default: this process's stdin) and reports "ended" at EOF.
     """
 
     def __init__(self, name: str, transport: str, sample_rate_hz: int, channels: int = 1,
                  pcm_format: str = "s16le", host: str = "127.0.0.1", port: int = 0,
                  on_state: StateCallback | None = None, read_bytes: int = READ_BYTES,
-                 stdin_fd: int | None = None) -> None:
+                 stdin_fd: int | None = None, idle_timeout_seconds: float = 10.0) -> None:
         if transport not in PCM_TRANSPORTS:
             raise SourceConfigError(f"unknown PCM transport {transport!r} ({PCM_TRANSPORTS})")
         if pcm_format not in PCM_FORMATS:
@@ -114,6 +121,7 @@ class PcmSource(SourceBase):
         self.port = port
         """TCP port; the bound port once :meth:`start` has run."""
         self.read_bytes = read_bytes
+        self.idle_timeout_seconds = idle_timeout_seconds
         self._stdin_fd = stdin_fd
         self._decoder = PcmDecoder(pcm_format, channels, clip=True, source_name=name)
         self._resampler = StreamingResampler(sample_rate_hz, SAMPLE_RATE_HZ)
@@ -121,6 +129,8 @@ class PcmSource(SourceBase):
         self._producers: asyncio.Queue = asyncio.Queue(maxsize=1)
         self._writer: asyncio.StreamWriter | None = None
         self._stdin_transport: asyncio.ReadTransport | None = None
+        self._failure: str | None = None
+        self._end_message: str | None = None
 
     async def start(self) -> None:
         """Start listening (tcp); idempotent. Raises SourceConfigError if the port is taken."""
@@ -150,7 +160,8 @@ class PcmSource(SourceBase):
             reader, writer = producer
             self._writer = writer
             try:
-                async with contextlib.aclosing(self._read_stream(reader)) as stream_chunks:
+                idle = self.idle_timeout_seconds
+                async with contextlib.aclosing(self._read_stream(reader, idle)) as stream_chunks:
                     async for samples in stream_chunks:
                         yield samples
             finally:
@@ -164,20 +175,32 @@ class PcmSource(SourceBase):
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Accept a producer if none is active or waiting; otherwise refuse it."""
         peer = writer.get_extra_info("peername")
-        if self._closed.is_set() or self._writer is not None or self._producers.full():
-            _LOGGER.warning("source %s: refusing PCM producer %s: one is already connected",
-                            self.name, peer)
+        if self._closed.is_set() or self._producers.full():
+            _LOGGER.warning("source %s: refusing PCM producer %s: one is connected and one "
+                            "is waiting", self.name, peer)
             writer.close()
             return
         _LOGGER.info("source %s: PCM producer %s connected", self.name, peer)
         self._producers.put_nowait((reader, writer))
 
     async def _stdin_chunks(self) -> AsyncIterator[np.ndarray]:
-        """Read stdin (a pipe/socket/tty through the loop, a regular file directly) to EOF."""
-        fd = sys.stdin.fileno() if self._stdin_fd is None else self._stdin_fd
-        pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
-        if stat.S_ISREG(os.fstat(pipe.fileno()).st_mode):
-            with pipe:
+        """Read stdin (a pipe/socket/tty through the loop, anything else directly) to EOF.
+
+        Closed stdin is an error; stdin at EOF before any audio (/dev/null, systemd's
+        default) ends the source, saying so.
+        """
+        try:  # Python sets sys.stdin to None when fd 0 was closed at start (fd 0 may be reused)
+            if self._stdin_fd is None and sys.stdin is None:
+                raise OSError("stdin is closed")
+            pipe = os.fdopen(os.dup(0 if self._stdin_fd is None else self._stdin_fd), "rb",
+                             buffering=0)
+        except OSError:
+            self._failure = f"stdin is closed; {STDIN_HINT}"
+            self._reporter.report(SourceState.ERROR, self._failure)
+            return
+        mode = os.fstat(pipe.fileno()).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(pipe.fileno())):
+            with pipe:  # a regular file or a device such as /dev/null
                 async with contextlib.aclosing(self._file_chunks(pipe)) as file_chunks:
                     async for samples in file_chunks:
                         yield samples
@@ -198,23 +221,46 @@ class PcmSource(SourceBase):
             yield tail
 
     async def _file_chunks(self, file: BinaryIO) -> AsyncIterator[np.ndarray]:
-        """Chunks of a regular file redirected to stdin (reads never block for long)."""
+        """Chunks of a regular file or device redirected to stdin (reads return soon)."""
+        total_bytes = 0
         while not self._closed.is_set():
             data = await asyncio.to_thread(file.read, self.read_bytes)
+            total_bytes += len(data or b"")
             samples = self._convert(data) if data else self._resampler.flush()
             if samples.size:
                 yield samples
             if not data:
-                return
+                break
+        if total_bytes == 0 and not self._closed.is_set():
+            self._end_message = f"stdin was empty (is it /dev/null?); {STDIN_HINT}"
 
-    async def _read_stream(self, reader: asyncio.StreamReader) -> AsyncIterator[np.ndarray]:
-        """Chunks of one byte stream until its EOF or a connection error."""
+    def _finish(self) -> None:
+        """An error stays reported; otherwise "ended" (with why, when stdin was empty)."""
+        if self._failure is None or self._closed.is_set():
+            self._reporter.report(SourceState.ENDED,
+                                  "closed" if self._closed.is_set() else self._end_message)
+
+    async def _read_stream(self, reader: asyncio.StreamReader,
+                           idle_timeout_seconds: float | None = None) -> AsyncIterator[np.ndarray]:
+        """Chunks of one byte stream until its EOF, a connection error or an idle timeout."""
+        idle_seconds = 0.0
         while not self._closed.is_set():
+            step_seconds = min(1.0, idle_timeout_seconds or 1.0)
             try:
-                data = await reader.read(self.read_bytes)
+                data = await asyncio.wait_for(reader.read(self.read_bytes),
+                                              step_seconds if idle_timeout_seconds else None)
+            except TimeoutError:
+                idle_seconds += step_seconds
+                if idle_seconds >= idle_timeout_seconds or not self._producers.empty():
+                    _LOGGER.warning("source %s: PCM producer sent nothing for %.0f s; dropped%s",
+                                    self.name, idle_seconds, "" if self._producers.empty()
+                                    else " for the one waiting")
+                    return
+                continue
             except (ConnectionError, OSError) as error:
                 _LOGGER.warning("source %s: read failed: %s", self.name, error)
                 return
+            idle_seconds = 0.0
             if not data:
                 return
             samples = self._convert(data)
