@@ -229,7 +229,7 @@ async def test_head_and_options_carry_no_body(tmp_path):
     config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [])
     with daemon_process(config, tmp_path / "daemon.log", fake_model=True) as daemon:
         await daemon.wait_ready(port, 60)
-        for path in ("/", "/healthz", "/metrics"):
+        for path in ("/", "/healthz", "/metrics", "/history?limit=5"):
             get_status, get_headers, get_body = _raw_http(port, "GET", path)
             status, headers, body = _raw_http(port, "HEAD", path)
             assert status == get_status == "HTTP/1.1 200 OK" and body == b"", (path, body[:80])
