@@ -118,3 +118,20 @@ def test_choose_split_option_errors():
     with pytest.raises(InputError, match="--folds"):
         choose_split(rows, {"fold": 1})
     assert len(choose_split(rows, {"folds": 3, "fold": 0, "seed": 0})) == 3
+
+
+def test_id_blocks_group_gtzan_clips_into_artist_proxies():
+    from training.splits import choose_split, id_block_artists
+
+    rows = [SliceRow(png=f"{g}/{g}.{i:05d}.s00.png", genre=g, source=f"{g}/{g}.{i:05d}.flac",
+                     slice_index=0, start_seconds=0.0)
+            for g in ("blues", "rock") for i in range(40)]
+    artists = id_block_artists(rows, 10)
+    assert artists["blues.00017"] == "blues-ids10" and artists["rock.00039"] == "rock-ids30"
+    for fold in range(4):
+        split = choose_split(rows, {"artists": "id-blocks:10", "folds": 4, "fold": fold})
+        test_blocks = {artists[rows[i].stem] for i in split["test"]}
+        train_blocks = {artists[rows[i].stem] for i in split["train"]}
+        assert test_blocks and not test_blocks & train_blocks
+    with pytest.raises(InputError, match="id-blocks:N"):
+        choose_split(rows, {"artists": "id-blocks:x"})

@@ -151,9 +151,38 @@ def describe(rows: list[SliceRow], split: dict[str, np.ndarray]) -> dict[str, di
             for name, idx in split.items()}
 
 
+ID_BLOCKS_PREFIX = "id-blocks:"
+"""``--artists id-blocks:N``: group GTZAN-style ``<genre>.000NN`` clips in blocks of N ids."""
+
+
+def id_block_artists(rows: list[SliceRow], ids_per_block: int) -> dict[str, str]:
+    """Stem -> '<genre>-ids<first>' for stems ending in a clip number (an artist proxy)."""
+    if ids_per_block < 1:
+        raise InputError(f"--artists {ID_BLOCKS_PREFIX}N needs N >= 1, got {ids_per_block}")
+    artists = {}
+    for row in rows:
+        _, _, number = row.stem.rpartition(".")
+        if number.isdigit():
+            first = int(number) // ids_per_block * ids_per_block
+            artists[row.stem] = f"{row.genre}-ids{first}"
+    return artists
+
+
+def _artists_for(rows: list[SliceRow], setting: str | None) -> dict[str, str] | None:
+    """The artists map of a split setting: a CSV path or id-blocks:N."""
+    if not setting:
+        return None
+    if setting.startswith(ID_BLOCKS_PREFIX):
+        size = setting.removeprefix(ID_BLOCKS_PREFIX)
+        if not size.isdigit():
+            raise InputError(f"--artists {setting!r}: use {ID_BLOCKS_PREFIX}N, e.g. id-blocks:11")
+        return id_block_artists(rows, int(size))
+    return read_artists(setting)
+
+
 def choose_split(rows: list[SliceRow], settings: dict) -> dict[str, np.ndarray]:
     """Row indices per split from split settings (seed, split_dir, artists, folds, fold)."""
-    artists = read_artists(settings["artists"]) if settings.get("artists") else None
+    artists = _artists_for(rows, settings.get("artists"))
     if settings.get("split_dir"):
         return read_split_dir(settings["split_dir"], rows)
     if settings.get("folds"):

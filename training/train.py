@@ -11,6 +11,7 @@ from pathlib import Path
 from models.registry import trainable_kinds
 from training.errors import InputError
 from training.manifest import SliceRow, genres_of, read_manifest
+from training.splits import ID_BLOCKS_PREFIX
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,11 +46,18 @@ def check_weights(model_kind: str, weights: str) -> None:
         raise InputError(f"--weights: file not found: {weights}")
 
 
+def _artists_setting(artists: str | None) -> str | None:
+    """--artists as recorded: id-blocks:N as is, a CSV as an absolute path."""
+    if not artists or artists.startswith(ID_BLOCKS_PREFIX):
+        return artists
+    return str(Path(artists).resolve())
+
+
 def split_settings(args: argparse.Namespace) -> dict:
     """Split settings recorded in the contract (evaluate recomputes the split from them)."""
     return {"seed": args.seed,
             "split_dir": str(Path(args.split_dir).resolve()) if args.split_dir else None,
-            "artists": str(Path(args.artists).resolve()) if args.artists else None,
+            "artists": _artists_setting(args.artists),
             "folds": args.folds, "fold": args.fold}
 
 
@@ -102,7 +110,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, default=5, help="early-stopping epochs")
     parser.add_argument("--split-dir", help="folder with train.txt/test.txt/valid.txt stems")
-    parser.add_argument("--artists", help="CSV 'source stem,artist': group splits by artist")
+    parser.add_argument("--artists", help="group splits by artist: a CSV 'source stem,artist', "
+                        "or id-blocks:N for GTZAN-style names (blocks of N clip ids)")
     parser.add_argument("--folds", type=int, help="k-fold: number of folds K")
     parser.add_argument("--fold", type=int, help="k-fold: held-out fold index I (0-based)")
     parser.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: all)")
