@@ -124,5 +124,5 @@ def test_non_finite_numbers_are_not_serialized() -> None:
 
 
 def test_source_states() -> None:
-    assert tuple(SourceState) == ("connecting", "warming_up", "live", "silent", "reconnecting",
-                             "ended", "error")
+    assert tuple(SourceState) == ("connecting", "warming_up", "live", "silent", "no_music",
+                                  "reconnecting", "ended", "error")
