@@ -15,11 +15,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from models.audio import AudioDecodeError, load_audio
+from models.audio import AudioDecodeError
+from models.audio_stream import decode_chunks
 from models.bfft import DEFAULT_PARAMS, bfft_image
 from training.errors import InputError
 from training.manifest import MANIFEST_FILE, SliceRow, read_manifest, write_manifest
-from training.slicing import AUDIO_EXTENSIONS, plan_slices, source_stem
+from training.slicing import AUDIO_EXTENSIONS, source_stem
+from training.stream_slicer import StreamSlicer, Window
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,28 +107,34 @@ def _unique_stems(files: list[Path]) -> list[Path]:
 
 
 def slice_file(job: FileJob) -> FileResult:
-    """Decode one file and write its slice PNGs (existing complete PNGs are reused)."""
+    """Decode one file as a stream and write its slice PNGs (existing complete PNGs are
+    reused); memory does not grow with the file's length."""
+    slicer = StreamSlicer(DEFAULT_PARAMS.window_samples, allow_short=False)
+    result = FileResult(job.source)
     try:
-        samples = load_audio(job.audio_path, DEFAULT_PARAMS.sample_rate_hz)
+        for chunk in decode_chunks(job.audio_path):
+            _write_slices(job, slicer.push(chunk), result)
+        _write_slices(job, slicer.finish(), result)
     except AudioDecodeError as error:
         _LOGGER.warning("skipping %s", error)
         return FileResult(job.source, skip_reason="undecodable")
-    seconds = samples.shape[0] / DEFAULT_PARAMS.sample_rate_hz
-    plan = plan_slices(samples.shape[0])
-    if plan.too_short:
-        _LOGGER.warning("skipping %s: too short (%.1f s)", job.audio_path, seconds)
-        return FileResult(job.source, skip_reason="too short", audio_seconds=seconds)
-    result = FileResult(job.source, audio_seconds=seconds)
-    for index, start in enumerate(plan.starts):
-        png = f"{job.genre}/{source_stem(job.source)}.s{index:02d}.png"
+    result.audio_seconds = slicer.n_samples / DEFAULT_PARAMS.sample_rate_hz
+    if slicer.plan is not None and slicer.plan.too_short:
+        _LOGGER.warning("skipping %s: too short (%.1f s)", job.audio_path, result.audio_seconds)
+        return FileResult(job.source, skip_reason="too short", audio_seconds=result.audio_seconds)
+    return result
+
+
+def _write_slices(job: FileJob, windows: list[Window], result: FileResult) -> None:
+    """Write each window's PNG (unless present) and add its manifest row to ``result``."""
+    for start, window in windows:
+        png = f"{job.genre}/{source_stem(job.source)}.s{len(result.rows):02d}.png"
         target = Path(job.out_dir) / png
         if not target.is_file():
-            window = samples[start:start + DEFAULT_PARAMS.window_samples]
             write_png_atomic(bfft_image(window, DEFAULT_PARAMS.sample_rate_hz), target)
             result.n_new_slices += 1
         start_seconds = start / DEFAULT_PARAMS.sample_rate_hz
-        result.rows.append(SliceRow(png, job.genre, job.source, index, start_seconds))
-    return result
+        result.rows.append(SliceRow(png, job.genre, job.source, len(result.rows), start_seconds))
 
 
 def write_png_atomic(image: np.ndarray, target: Path) -> None:
