@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from models.audio import AudioDecodeError
 from models.audio_stream import decode_chunks
@@ -178,35 +175,31 @@ def plan_jobs(audio_dir: Path, out_dir: Path, limit_per_genre: int | None) -> li
     for genre, paths in files.items():
         for path in paths[:limit_per_genre]:
             source = f"{genre}/{path.name}"
-            jobs.append(FileJob(str(path), genre, source, str(out_dir)))
+            jobs.append(FileJob(str(path.resolve()), genre, source, str(out_dir.resolve())))
     _LOGGER.info("%d audio files in %d genres under %s", len(jobs), len(files), audio_dir)
     return jobs
 
 
-def _run_jobs(jobs: list[FileJob], workers: int) -> list[FileResult]:
-    """Run ``slice_file`` over jobs, in-process for one worker, else in a process pool."""
-    bar = tqdm(total=len(jobs), desc="slicing", unit="file")
+def _run_jobs(jobs: list[FileJob], workers: int, cluster: str | None) -> list[FileResult]:
+    """``slice_file`` over jobs: on the Dask cluster, a local pool of ``workers`` processes,
+    or in this process for one worker; a job that raised is skipped with a warning."""
+    from training.cluster import open_client, run_tasks
+
     results = []
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(slice_file(job))
-                bar.update()
-            return results
-        context = multiprocessing.get_context("spawn")  # safe even after TF started threads
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-            futures = [pool.submit(slice_file, job) for job in jobs]
-            for future in as_completed(futures):
-                results.append(future.result())
-                bar.update()
-        return results
-    finally:
-        bar.close()
+    with open_client(cluster, min(workers, max(1, len(jobs)))) as client:
+        for outcome in run_tasks(client, slice_file, jobs, desc="slicing"):
+            if outcome.error is not None:
+                _LOGGER.warning("skipping %s: %s", outcome.item.audio_path, outcome.error)
+                results.append(FileResult(outcome.item.source, skip_reason="error"))
+            else:
+                results.append(outcome.result)
+    return results
 
 
 def build_dataset(audio_dir: str | Path, out_dir: str | Path, workers: int | None = None,
-                  limit_per_genre: int | None = None) -> BuildSummary:
-    """Slice every audio file of AUDIO_DIR into OUT_DIR PNGs and write OUT_DIR/manifest.csv."""
+                  limit_per_genre: int | None = None, cluster: str | None = None) -> BuildSummary:
+    """Slice every audio file of AUDIO_DIR into OUT_DIR PNGs and write OUT_DIR/manifest.csv
+    (with ``cluster``, Dask workers read AUDIO_DIR and write OUT_DIR at the same paths)."""
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     _check_folders(audio_dir, out_dir)
     if limit_per_genre is not None and limit_per_genre < 1:
@@ -221,8 +214,9 @@ def build_dataset(audio_dir: str | Path, out_dir: str | Path, workers: int | Non
     results = [FileResult(job.source, rows=earlier[job.source]) for job in reused]
     summary.files_reused = len(reused)
     workers = workers or os.cpu_count() or 1
-    _LOGGER.info("slicing %d files with %d workers (%d reused)", len(todo), workers, len(reused))
-    results += _run_jobs(todo, workers)
+    _LOGGER.info("slicing %d files on %s (%d reused)", len(todo),
+                 cluster or f"{workers} local workers", len(reused))
+    results += _run_jobs(todo, workers, cluster)
     rows = _merge(earlier, results, {job.source for job in jobs}, out_dir)
     write_manifest(out_dir, rows)
     _tally(summary, results, rows, time.monotonic() - started)
