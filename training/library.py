@@ -69,9 +69,9 @@ def classify_library(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else None
     if output is not None:
         done = done_files(output)
-        if done:
-            _LOGGER.info("%d of %d files already in %s: skipped", len(done & set(files)),
-                         len(files), output)
+        if done & set(files):
+            print(f"genred classify: {len(done & set(files))} of {len(files)} files already "
+                  f"in {output}: skipped", file=sys.stderr)
         files = [f for f in files if f not in done]
     model_dir = str(Path(args.model_dir).resolve())
     workers = max(1, min(args.workers, len(files)))
