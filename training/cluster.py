@@ -80,8 +80,11 @@ def open_client(cluster: str | None, workers: int,
                          len(client.scheduler_info()["workers"]))
             yield client
         return
+    threads = str(max(1, (os.cpu_count() or 1) // workers))  # TensorFlow's pools, per worker
+    env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
+           "OMP_NUM_THREADS": threads}
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, memory_limit=memory_limit) as local, \
+                      dashboard_address=None, memory_limit=memory_limit, env=env) as local, \
             Client(local) as client:
         _LOGGER.info("local pool: %d worker processes", workers)
         yield client
