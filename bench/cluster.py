@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PYTHON, REPO_ROOT, SHARED_DATA, machine, setup_logging, write_result
-from tests.cluster_helpers import child_env, dask_cluster
+from training.cluster_harness import child_env, dask_cluster
 
 _LOGGER = logging.getLogger("bench.cluster")
 DEFAULT_MODEL = REPO_ROOT / "models" / "genred-default"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_helpers import REPO_ROOT, child_env, dask_cluster, tiny_artifact
+from tests.cluster_helpers import tiny_artifact
 from tests.conftest import make_tone_file
+from training.cluster_harness import REPO_ROOT, child_env, dask_cluster
 
 pytestmark = pytest.mark.tf
 RUN_TIMEOUT_SECONDS = 300

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.cluster_helpers import REPO_ROOT, child_env
 from tests.conftest import make_tone_file
+from training.cluster_harness import REPO_ROOT, child_env
 
 pytestmark = pytest.mark.tf
 RUN_TIMEOUT_SECONDS = 300
