@@ -174,6 +174,29 @@ def _other_rows(rows: list[list[str]]) -> None:
                          _met(entry["speedup"] >= 2 and entry["top1_agreement"] >= 0.98)])
 
 
+def _library_rows(rows: list[list[str]]) -> None:
+    """Streamed classify on long files; files per second locally and on a Dask cluster."""
+    memory = _load("classify_memory")
+    if memory:
+        for run in memory["runs"]:
+            rows.append([f"9. Streamed `genred classify`, {run['minutes']}-min file "
+                         f"({memory['model']}, 1 process)",
+                         f"max RSS {run['max_rss_mb']} MB; {run['x_realtime']}× real time end "
+                         f"to end (load {run['loadavg_after'][0]:.1f} after)",
+                         "RSS ≤ 600 MB, ≥ 100×",
+                         _met(run["max_rss_mb"] <= 600 and run["x_realtime"] >= 100)])
+    cluster = _load("cluster")
+    if cluster:
+        for key, label in (("local_1", "1 local worker"), ("local_2", "2 local workers"),
+                           ("cluster_2", "2-worker Dask cluster (loopback)")):
+            run = cluster[key]
+            rows.append([f"10. Files per second, {label} ({cluster['model']}, 30-s clips)",
+                         f"{run['files_per_second_steady']} steady, "
+                         f"{run['files_per_second_end_to_end']} end to end ({run['files']} "
+                         f"files, {run['wall_seconds']} s; load {run['loadavg_after'][0]:.1f} "
+                         "after)", "—", "—"])
+
+
 def build_table() -> str:
     """The markdown block (machine line + table)."""
     rows: list[list[str]] = []
@@ -182,6 +205,7 @@ def build_table() -> str:
     _streams_rows(rows)
     _fanout_rows(rows)
     _other_rows(rows)
+    _library_rows(rows)
     machines = [json.loads(p.read_text())["machine"] for p in sorted(RESULTS_DIR.glob("*.json"))
                 if not p.name.startswith("dev_")]
     if not machines:

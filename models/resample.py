@@ -59,7 +59,6 @@ class StreamingResampler:
         padded[: taps.size] = taps * self.up
         # _phases[p, i] = h[p + i * up]: the taps that meet x[n_max - i] at phase p.
         self._phases = padded.reshape(self._n_taps, self.up).T.copy()
-        self._tap_offsets = np.arange(self._n_taps)
         self.reset()
 
     @property
@@ -103,13 +102,22 @@ class StreamingResampler:
         return tail
 
     def _emit(self, end: int) -> np.ndarray:
-        """Outputs ``_next_output .. end - 1`` from the buffered input; trims the buffer."""
-        outputs = np.arange(self._next_output, end, dtype=np.int64)
-        positions = outputs * self.down + self._half_len
-        newest = positions // self.up
-        phases = positions - newest * self.up
-        indices = (newest - self._history_start)[:, None] - self._tap_offsets[None, :]
-        result = np.einsum("ij,ij->i", self._history[indices], self._phases[phases])
+        """Outputs ``_next_output .. end - 1`` from the buffered input; trims the buffer.
+
+        Outputs ``up`` apart share a filter phase and step ``down`` inputs, so each of the
+        ``up`` residue classes is one strided view of the input times one tap vector.
+        """
+        start = self._next_output
+        result = np.empty(max(0, end - start), dtype=np.float64)
+        if result.size:
+            windows = np.lib.stride_tricks.sliding_window_view(self._history, self._n_taps)
+            for first in range(start, min(start + self.up, end)):
+                position = first * self.down + self._half_len
+                newest, phase = divmod(position, self.up)
+                base = newest - self._history_start - (self._n_taps - 1)
+                count = -(-(end - first) // self.up)
+                rows = windows[base:base + (count - 1) * self.down + 1:self.down]
+                result[first - start::self.up] = rows @ self._phases[phase, ::-1]
         self._next_output = end
         oldest_needed = (end * self.down + self._half_len) // self.up - (self._n_taps - 1)
         drop = min(max(0, oldest_needed - self._history_start), self._history.size)

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from training import classify, evaluate, head, train
+from training import evaluate, head, library, train
 from training.errors import InputError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -50,7 +50,8 @@ def dataset_build(args: argparse.Namespace) -> int:
     """Handler of ``genred dataset build``."""
     from training.dataset import build_dataset
 
-    summary = build_dataset(args.audio_dir, args.out_dir, args.workers, args.limit_per_genre)
+    summary = build_dataset(args.audio_dir, args.out_dir, args.workers, args.limit_per_genre,
+                            args.cluster)
     print("\n".join(summary.lines()))
     return 0
 
@@ -64,6 +65,9 @@ def _add_dataset(subparsers) -> None:
     build.add_argument("out_dir", metavar="OUT_DIR", help="output folder (PNGs, manifest.csv)")
     build.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="parallel processes (default: CPU cores)")
+    build.add_argument("--cluster", metavar="tcp://HOST:PORT",
+                       help="Dask scheduler to run on (workers need genred and both folders "
+                            "at the same paths)")
     build.add_argument("--limit-per-genre", type=int, help="use only the first N files per genre")
     build.set_defaults(handler=guarded("dataset build", dataset_build))
 
@@ -72,7 +76,7 @@ def add_subcommands(subparsers) -> None:
     """Register dataset (build), train, evaluate and classify on argparse ``subparsers``."""
     _add_dataset(subparsers)
     for name, module in (("train", train), ("train-head", head), ("evaluate", evaluate),
-                         ("classify", classify)):
+                         ("classify", library)):
         parser = module.add_parser(subparsers)
         parser.set_defaults(handler=guarded(name, module.run))
 

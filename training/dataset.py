@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
-from models.audio import AudioDecodeError, load_audio
+from models.audio import AudioDecodeError
+from models.audio_stream import decode_chunks
 from models.bfft import DEFAULT_PARAMS, bfft_image
 from training.errors import InputError
 from training.manifest import MANIFEST_FILE, SliceRow, read_manifest, write_manifest
-from training.slicing import AUDIO_EXTENSIONS, plan_slices, source_stem
+from training.slicing import AUDIO_EXTENSIONS, source_stem
+from training.stream_slicer import StreamSlicer, Window
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,28 +104,34 @@ def _unique_stems(files: list[Path]) -> list[Path]:
 
 
 def slice_file(job: FileJob) -> FileResult:
-    """Decode one file and write its slice PNGs (existing complete PNGs are reused)."""
+    """Decode one file as a stream and write its slice PNGs (existing complete PNGs are
+    reused); memory does not grow with the file's length."""
+    slicer = StreamSlicer(DEFAULT_PARAMS.window_samples, allow_short=False)
+    result = FileResult(job.source)
     try:
-        samples = load_audio(job.audio_path, DEFAULT_PARAMS.sample_rate_hz)
+        for chunk in decode_chunks(job.audio_path):
+            _write_slices(job, slicer.push(chunk), result)
+        _write_slices(job, slicer.finish(), result)
     except AudioDecodeError as error:
         _LOGGER.warning("skipping %s", error)
         return FileResult(job.source, skip_reason="undecodable")
-    seconds = samples.shape[0] / DEFAULT_PARAMS.sample_rate_hz
-    plan = plan_slices(samples.shape[0])
-    if plan.too_short:
-        _LOGGER.warning("skipping %s: too short (%.1f s)", job.audio_path, seconds)
-        return FileResult(job.source, skip_reason="too short", audio_seconds=seconds)
-    result = FileResult(job.source, audio_seconds=seconds)
-    for index, start in enumerate(plan.starts):
-        png = f"{job.genre}/{source_stem(job.source)}.s{index:02d}.png"
+    result.audio_seconds = slicer.n_samples / DEFAULT_PARAMS.sample_rate_hz
+    if slicer.plan is not None and slicer.plan.too_short:
+        _LOGGER.warning("skipping %s: too short (%.1f s)", job.audio_path, result.audio_seconds)
+        return FileResult(job.source, skip_reason="too short", audio_seconds=result.audio_seconds)
+    return result
+
+
+def _write_slices(job: FileJob, windows: list[Window], result: FileResult) -> None:
+    """Write each window's PNG (unless present) and add its manifest row to ``result``."""
+    for start, window in windows:
+        png = f"{job.genre}/{source_stem(job.source)}.s{len(result.rows):02d}.png"
         target = Path(job.out_dir) / png
         if not target.is_file():
-            window = samples[start:start + DEFAULT_PARAMS.window_samples]
             write_png_atomic(bfft_image(window, DEFAULT_PARAMS.sample_rate_hz), target)
             result.n_new_slices += 1
         start_seconds = start / DEFAULT_PARAMS.sample_rate_hz
-        result.rows.append(SliceRow(png, job.genre, job.source, index, start_seconds))
-    return result
+        result.rows.append(SliceRow(png, job.genre, job.source, len(result.rows), start_seconds))
 
 
 def write_png_atomic(image: np.ndarray, target: Path) -> None:
@@ -172,35 +177,31 @@ def plan_jobs(audio_dir: Path, out_dir: Path, limit_per_genre: int | None) -> li
     for genre, paths in files.items():
         for path in paths[:limit_per_genre]:
             source = f"{genre}/{path.name}"
-            jobs.append(FileJob(str(path), genre, source, str(out_dir)))
+            jobs.append(FileJob(str(path.resolve()), genre, source, str(out_dir.resolve())))
     _LOGGER.info("%d audio files in %d genres under %s", len(jobs), len(files), audio_dir)
     return jobs
 
 
-def _run_jobs(jobs: list[FileJob], workers: int) -> list[FileResult]:
-    """Run ``slice_file`` over jobs, in-process for one worker, else in a process pool."""
-    bar = tqdm(total=len(jobs), desc="slicing", unit="file")
+def _run_jobs(jobs: list[FileJob], workers: int, cluster: str | None) -> list[FileResult]:
+    """``slice_file`` over jobs: on the Dask cluster, a local pool of ``workers`` processes,
+    or in this process for one worker; a job that raised is skipped with a warning."""
+    from training.cluster import open_client, run_tasks
+
     results = []
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(slice_file(job))
-                bar.update()
-            return results
-        context = multiprocessing.get_context("spawn")  # safe even after TF started threads
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-            futures = [pool.submit(slice_file, job) for job in jobs]
-            for future in as_completed(futures):
-                results.append(future.result())
-                bar.update()
-        return results
-    finally:
-        bar.close()
+    with open_client(cluster, min(workers, max(1, len(jobs)))) as client:
+        for outcome in run_tasks(client, slice_file, jobs, desc="slicing"):
+            if outcome.error is not None:
+                _LOGGER.warning("skipping %s: %s", outcome.item.audio_path, outcome.error)
+                results.append(FileResult(outcome.item.source, skip_reason="error"))
+            else:
+                results.append(outcome.result)
+    return results
 
 
 def build_dataset(audio_dir: str | Path, out_dir: str | Path, workers: int | None = None,
-                  limit_per_genre: int | None = None) -> BuildSummary:
-    """Slice every audio file of AUDIO_DIR into OUT_DIR PNGs and write OUT_DIR/manifest.csv."""
+                  limit_per_genre: int | None = None, cluster: str | None = None) -> BuildSummary:
+    """Slice every audio file of AUDIO_DIR into OUT_DIR PNGs and write OUT_DIR/manifest.csv
+    (with ``cluster``, Dask workers read AUDIO_DIR and write OUT_DIR at the same paths)."""
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     _check_folders(audio_dir, out_dir)
     if limit_per_genre is not None and limit_per_genre < 1:
@@ -218,8 +219,9 @@ def build_dataset(audio_dir: str | Path, out_dir: str | Path, workers: int | Non
     results = [FileResult(job.source, rows=earlier[job.source]) for job in reused]
     summary.files_reused = len(reused)
     workers = workers or os.cpu_count() or 1
-    _LOGGER.info("slicing %d files with %d workers (%d reused)", len(todo), workers, len(reused))
-    results += _run_jobs(todo, workers)
+    _LOGGER.info("slicing %d files on %s (%d reused)", len(todo),
+                 cluster or f"{workers} local workers", len(reused))
+    results += _run_jobs(todo, workers, cluster)
     rows = _merge(earlier, results, {job.source for job in jobs}, out_dir)
     write_manifest(out_dir, rows)
     _tally(summary, results, rows, time.monotonic() - started)

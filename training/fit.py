@@ -20,6 +20,7 @@ from training.data import (
     predict_probabilities,
     training_wrapper,
 )
+from training.distribute import replica_scope
 from training.manifest import SliceRow, genres_of
 from training.plots import history_png
 
@@ -97,16 +98,19 @@ def _training_summary(args: argparse.Namespace, data_dir: Path, rows: list[Slice
 def train_and_save(args: argparse.Namespace, data_dir: Path, rows: list[SliceRow],
                    parts: dict[str, list[SliceRow]], settings: dict) -> dict:
     """Train, test and save the artifact; returns the summary printed by the command."""
-    keras.utils.set_random_seed(args.seed)
-    labels = genres_of(rows)
-    _LOGGER.info("training %s on %s, %d genres", args.model_kind, describe_device(), len(labels))
-    model = MODEL_KINDS[args.model_kind].build(labels, args.weights)
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    data = _datasets(args, data_dir, parts, labels, shape)
-    run_dir = Path(args.runs_dir) / args.name
-    started = time.monotonic()
-    history, timer = _fit(args, model, data, run_dir)
+    with replica_scope(getattr(args, "data_parallel", None)) as replicas:
+        keras.utils.set_random_seed(args.seed)
+        labels = genres_of(rows)
+        _LOGGER.info("training %s on %s, %d genres", args.model_kind, describe_device(),
+                     len(labels))
+        model = MODEL_KINDS[args.model_kind].build(labels, args.weights)
+        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        data = _datasets(args, data_dir, parts, labels, shape)
+        run_dir = Path(args.runs_dir) / args.name
+        started = time.monotonic()
+        history, timer = _fit(args, model, data, run_dir)
     training = _training_summary(args, data_dir, rows, parts, history, settings)
+    training["replicas"] = replicas
     training["training_seconds"] = round(time.monotonic() - started, 2)
     training["seconds_per_training_image"] = timer.seconds_per_image(args.batch_size)
     metrics = _test_metrics(model, data)

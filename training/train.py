@@ -115,5 +115,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--folds", type=int, help="k-fold: number of folds K")
     parser.add_argument("--fold", type=int, help="k-fold: held-out fold index I (0-based)")
     parser.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: all)")
+    parser.add_argument("--data-parallel", type=int, metavar="N",
+                        help="train data-parallel on N GPUs (tf.distribute.MirroredStrategy), "
+                             "or N logical CPU devices without enough GPUs; --batch-size is "
+                             "the global batch, split across them")
     parser.set_defaults(handler=run)
     return parser

@@ -1,0 +1,136 @@
+"""``genred classify`` over many files: folders expanded, a Dask cluster or a local process
+pool, a resumable JSON-lines results file, per-file errors reported at the end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from models.outcome import SILENCE_RMS_DBFS
+from training import classify
+from training.classify import classify_task, format_song
+from training.errors import InputError
+from training.slicing import AUDIO_EXTENSIONS
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Files and URLs as given; a folder becomes its audio files (recursive, sorted)."""
+    found: list[str] = []
+    for item in inputs:
+        if "://" not in item and Path(item).is_dir():
+            found += sorted(str(p) for p in Path(item).rglob("*")
+                            if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            found.append(item)
+    return found
+
+
+def done_files(output: Path) -> set[str]:
+    """Files that already have a result (not an error) in a JSON-lines results file."""
+    done: set[str] = set()
+    if not output.is_file():
+        return done
+    with output.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                _LOGGER.warning("%s line %d is not JSON (an interrupted write?); ignored",
+                                output, number)
+                continue
+            if isinstance(record, dict) and "error" not in record and "file" in record:
+                done.add(record["file"])
+    return done
+
+
+def append_result(output: Path, result: dict) -> None:
+    """Append one result as a JSON line and flush it to disk."""
+    with output.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(result) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def classify_library(args: argparse.Namespace) -> int:
+    """Classify every input on the cluster or local pool; exit status 1 when any failed."""
+    from training.cluster import ModelPreload, open_client, run_tasks
+
+    files = expand_inputs(args.files)
+    if args.cluster:  # workers run elsewhere: a local path must not depend on our folder
+        files = [str(Path(f).resolve()) if Path(f).exists() else f for f in files]
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        done = done_files(output)
+        if done & set(files):
+            print(f"genred classify: {len(done & set(files))} of {len(files)} files already "
+                  f"in {output}: skipped", file=sys.stderr)
+        files = [f for f in files if f not in done]
+    model_dir = str(Path(args.model_dir).resolve())
+    workers = max(1, min(args.workers, len(files)))
+    results, errors = [], []
+    with open_client(args.cluster, workers) as client:
+        task_args = (model_dir, args.hop_seconds, args.silence_dbfs, client is None)
+        for outcome in run_tasks(client, classify_task, files, task_args,
+                                 ModelPreload(model_dir), desc="classifying"):
+            result = outcome.result or {"file": outcome.item, "error": outcome.error}
+            if output is not None:
+                append_result(output, result)
+            if "error" in result:
+                errors.append(result)
+            elif not args.json:
+                tqdm.write(format_song(result), file=sys.stdout)
+            results.append(result)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    for failed in errors:
+        print(f"genred classify: error: {failed['file']}: {failed['error']}", file=sys.stderr)
+    if errors:
+        print(f"genred classify: {len(errors)} of {len(results)} files failed", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def add_library_options(parser: argparse.ArgumentParser) -> None:
+    """--cluster, --workers and --output of ``genred classify``."""
+    parser.add_argument("--cluster", metavar="tcp://HOST:PORT",
+                        help="Dask scheduler to run on (workers need genred, the model folder "
+                             "and the files at the same paths)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="local worker processes without --cluster (default: CPU cores; "
+                             "1 = in this process)")
+    parser.add_argument("--output", metavar="RESULTS.jsonl",
+                        help="append each file's result as a JSON line; files already there "
+                             "are skipped on a rerun")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``genred classify``; exit status 1 when any file failed."""
+    if not args.hop_seconds > 0:
+        raise InputError("--hop-seconds must be > 0")
+    if args.workers < 1:
+        raise InputError("--workers must be >= 1")
+    return classify_library(args)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``classify`` on an argparse subparsers object."""
+    parser = subparsers.add_parser("classify", help="genre of whole songs (slice majority vote)",
+                                   description=classify.__doc__.split(":", 1)[1].strip())
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="model artifact folder")
+    parser.add_argument("files", metavar="FILE", nargs="+",
+                        help="audio files, folders (their audio files, recursively) or URLs")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--hop-seconds", type=float, default=30.0,
+                        help="seconds between slice starts (30 = consecutive windows)")
+    parser.add_argument("--silence-dbfs", type=float, default=SILENCE_RMS_DBFS,
+                        help="slices quieter than this RMS level are silent, not a genre")
+    add_library_options(parser)
+    parser.set_defaults(handler=run)
+    return parser
