@@ -16,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models.audio import AudioDecodeError, _run, ffmpeg_binary, ffmpeg_decode_command
+from models.audio import (
+    NO_AUDIO_STREAM,
+    AudioDecodeError,
+    _run,
+    ffmpeg_binary,
+    ffmpeg_decode_command,
+    network_input_args,
+)
 from models.resample import SAMPLE_RATE_HZ, StreamingResampler
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,7 +48,8 @@ class StreamInfo:
 
 def probe_stream(source: str) -> StreamInfo:
     """Sample rate and duration (None when unknown) of ``source``'s first audio stream."""
-    command = [ffmpeg_binary("ffprobe"), "-v", "error", "-select_streams", "a:0",
+    command = [ffmpeg_binary("ffprobe"), "-v", "error", *network_input_args(source),
+               "-select_streams", "a:0",
                "-show_entries", "stream=sample_rate,duration:format=duration", "-of", "json",
                source]
     found = json.loads(_run(command, source).stdout.decode("utf-8", "replace") or "{}")
@@ -49,7 +57,7 @@ def probe_stream(source: str) -> StreamInfo:
         stream = found.get("streams", [])[0]
         rate_hz = int(stream["sample_rate"])
     except (ValueError, KeyError, IndexError, TypeError):
-        raise AudioDecodeError(source, "no audio stream found") from None
+        raise AudioDecodeError(source, NO_AUDIO_STREAM) from None
     duration = None
     for text in (stream.get("duration"), found.get("format", {}).get("duration")):
         try:

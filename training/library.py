@@ -61,6 +61,7 @@ def append_result(output: Path, result: dict) -> None:
 
 def classify_library(args: argparse.Namespace) -> int:
     """Classify every input on the cluster or local pool; exit status 1 when any failed."""
+    from models.contract import check_contract, read_contract
     from training.cluster import ModelPreload, open_client, run_tasks
 
     files = expand_inputs(args.files)
@@ -74,6 +75,7 @@ def classify_library(args: argparse.Namespace) -> int:
                   f"in {output}: skipped", file=sys.stderr)
         files = [f for f in files if f not in done]
     model_dir = str(Path(args.model_dir).resolve())
+    check_contract(read_contract(model_dir))  # a broken artifact stops here, not per file
     workers = max(1, min(args.workers, len(files)))
     results, errors = [], []
     with open_client(args.cluster, workers) as client:
