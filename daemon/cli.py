@@ -17,6 +17,7 @@ from daemon.config import Config, ConfigError, read_config
 from daemon.lograte import RepeatLimiter
 from daemon.redact import RedactingFormatter, redact
 from daemon.sources import source_from_spec
+from daemon.sources.demo import apply_demo_fallback
 
 EXIT_BAD_CONFIG = 2
 
@@ -171,6 +172,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         config = dataclasses.replace(config, sources=[
             source_from_spec(spec, f"source{i + 1}", options)
             for i, spec in enumerate(args.source)])
+    else:  # only the config file's device sources may say `fallback: demo`
+        config = dataclasses.replace(config, sources=apply_demo_fallback(config.sources))
     if args.mqtt:
         config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, url=args.mqtt))
     if args.model:
