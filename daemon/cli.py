@@ -249,8 +249,21 @@ def _devices_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def tensorflow_log_defaults() -> None:
+    """Before TensorFlow's first import: its C++ INFO lines off unless the user set a level.
+
+    Warnings and errors still show. The CUDA probe's lines ("Could not find cuda drivers",
+    "failed call to cuInit") are gone at the cause instead: Linux x86_64 installs the
+    tensorflow-cpu wheel (pyproject.toml; scripts/dev installs the CUDA build where an NVIDIA
+    driver is loaded).
+    """
+    if not os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `genred` console script."""
+    tensorflow_log_defaults()
     args = build_parser().parse_args(argv)
     return int(args.handler(args) or 0)
 
