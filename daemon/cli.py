@@ -44,7 +44,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "--source", action="append", default=[], metavar="SPEC",
         help="replace the config's sources (repeatable): a file path or URL; "
              "'device:' or 'device:NAME'; 'stdin:RATE[:CHANNELS[:s16le|f32le]]'; "
-             "'tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]'")
+             "'tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]'; 'demo:' (the bundled demo playlist)")
     run.add_argument("--mqtt", metavar="URL",
                      help="publish to this MQTT broker, mqtt://[user:pass@]host[:port] or "
                           "mqtts://... (overrides config mqtt.url)")
