@@ -60,6 +60,7 @@ class _SourceRuntime:
     source: Any = None
     source_state: SourceState = SourceState.CONNECTING
     published_state: SourceState | None = None
+    published_message: str | None = None
     message: str | None = None
     windows: int = 0
     overflows_seen: int = 0
@@ -272,7 +273,10 @@ class Service:
             self.metrics.set_source_state(name, state)
             if state != SourceState.LIVE:
                 self.metrics.source_confidence.labels(source=name).set(0.0)
-            self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
+        elif runtime.message == runtime.published_message:
+            return
+        runtime.published_message = runtime.message  # e.g. the demo's next clip: same state
+        self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
 
     def _on_inference(self, seconds: float, batch_size: int) -> None:
         """Metrics hook of the worker."""

@@ -10,11 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
+import websockets
 
 from daemon.cli import build_parser, resolve_config
-from daemon.harness import REPO_ROOT
+from daemon.config import config_from_dict
+from daemon.harness import REPO_ROOT, fake_model
+from daemon.service import Service
 from daemon.sources import SOURCE_KINDS, DeviceConfig, source_from_spec
 from daemon.sources.demo import DEMO_DIR, DemoConfig, DemoSource, apply_demo_fallback, demo_clips
+from tests.daemon_helpers import read_until
 
 pytestmark = pytest.mark.timeout(60)
 NO_DEVICES: list[dict] = []
@@ -97,3 +101,23 @@ async def test_playlist_prerolls_then_loops_with_titles(tmp_path: Path) -> None:
     assert titles[:3] == ["demo playlist: A - One (CC-BY)", "demo playlist: B - Two (CC-BY)",
                           "demo playlist: A - One (CC-BY)"]  # in order, then round again
     await asyncio.wait_for(source.close(), 5)
+
+
+async def test_next_clip_title_reaches_clients_in_the_same_state() -> None:
+    """A new message in an unchanged state (the demo's next clip) is broadcast; repeats not."""
+    config = config_from_dict({"server": {"port": 0}, "history": {"enabled": False},
+                               "sources": [{"name": "demo", "kind": "demo"}]})
+    service = Service(config, fake_model())
+    await asyncio.wait_for(service.start_server(), 10)
+    try:
+        url = f"ws://127.0.0.1:{service.publisher.port}/"
+        async with websockets.connect(url) as ws:
+            await asyncio.wait_for(ws.recv(), 5)  # hello
+            for title in ("demo playlist: A", "demo playlist: A", "demo playlist: B"):
+                service._on_source_state("demo", "live", title)
+            messages = await read_until(ws, lambda m: m.get("message") == "demo playlist: B", 5)
+    finally:
+        await asyncio.wait_for(service.publisher.close(), 10)
+    statuses = [(m["state"], m["message"]) for m in messages if m["type"] == "status"]
+    assert statuses == [("connecting", None),  # the snapshot after hello
+                        ("warming_up", "demo playlist: A"), ("warming_up", "demo playlist: B")]
