@@ -17,6 +17,7 @@ from daemon.config import Config, ConfigError, read_config
 from daemon.lograte import RepeatLimiter
 from daemon.redact import RedactingFormatter, redact
 from daemon.sources import source_from_spec
+from daemon.sources.demo import apply_demo_fallback
 
 EXIT_BAD_CONFIG = 2
 
@@ -43,7 +44,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "--source", action="append", default=[], metavar="SPEC",
         help="replace the config's sources (repeatable): a file path or URL; "
              "'device:' or 'device:NAME'; 'stdin:RATE[:CHANNELS[:s16le|f32le]]'; "
-             "'tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]'")
+             "'tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]'; 'demo:' (the bundled demo playlist)")
     run.add_argument("--mqtt", metavar="URL",
                      help="publish to this MQTT broker, mqtt://[user:pass@]host[:port] or "
                           "mqtts://... (overrides config mqtt.url)")
@@ -171,6 +172,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         config = dataclasses.replace(config, sources=[
             source_from_spec(spec, f"source{i + 1}", options)
             for i, spec in enumerate(args.source)])
+    else:  # only the config file's device sources may say `fallback: demo`
+        config = dataclasses.replace(config, sources=apply_demo_fallback(config.sources))
     if args.mqtt:
         config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, url=args.mqtt))
     if args.model:
@@ -246,8 +249,21 @@ def _devices_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def tensorflow_log_defaults() -> None:
+    """Before TensorFlow's first import: its C++ INFO lines off unless the user set a level.
+
+    Warnings and errors still show. The CUDA probe's lines ("Could not find cuda drivers",
+    "failed call to cuInit") are gone at the cause instead: Linux x86_64 installs the
+    tensorflow-cpu wheel (pyproject.toml; scripts/dev installs the CUDA build where an NVIDIA
+    driver is loaded).
+    """
+    if not os.environ.get("TF_CPP_MIN_LOG_LEVEL"):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "1"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `genred` console script."""
+    tensorflow_log_defaults()
     args = build_parser().parse_args(argv)
     return int(args.handler(args) or 0)
 

@@ -62,6 +62,17 @@ class DaemonMetrics:
         self.inference_seconds = Histogram(
             "genred_inference_seconds", "Wall time of one inference batch in seconds.",
             buckets=INFERENCE_SECONDS_BUCKETS, registry=registry)
+        self.source_inference_seconds = Histogram(
+            "genred_source_inference_seconds",
+            "Wall time in seconds of the inference batch that classified each window, by source.",
+            ["source"], buckets=INFERENCE_SECONDS_BUCKETS, registry=registry)
+        self.source_confidence = Gauge(
+            "genred_source_confidence",
+            "Smoothed confidence (0-1) of the current genre of each source; 0 when not live.",
+            ["source"], registry=registry)
+        self.label_changes = Counter(
+            "genred_label_changes", "Changes of the smoothed genre label, by source.",
+            ["source"], registry=registry)
         self.inference_batch_size = Histogram(
             "genred_inference_batch_size", "Windows per inference batch.",
             buckets=BATCH_SIZE_BUCKETS, registry=registry)

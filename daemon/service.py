@@ -60,6 +60,7 @@ class _SourceRuntime:
     source: Any = None
     source_state: SourceState = SourceState.CONNECTING
     published_state: SourceState | None = None
+    published_message: str | None = None
     message: str | None = None
     windows: int = 0
     overflows_seen: int = 0
@@ -85,6 +86,8 @@ class Service:
             )
             for s in config.sources
         }
+        self._batch_seconds = 0.0
+        """Wall time of the inference batch whose results are being delivered."""
         self.worker = InferenceWorker(model.predict_batch,
                                       max_batch_size=config.inference.max_batch_size,
                                       on_inference=self._on_inference)
@@ -268,11 +271,17 @@ class Service:
         if state != runtime.published_state:
             runtime.published_state = state
             self.metrics.set_source_state(name, state)
-            self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
+            if state != SourceState.LIVE:
+                self.metrics.source_confidence.labels(source=name).set(0.0)
+        elif runtime.message == runtime.published_message:
+            return
+        runtime.published_message = runtime.message  # e.g. the demo's next clip: same state
+        self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
 
     def _on_inference(self, seconds: float, batch_size: int) -> None:
         """Metrics hook of the worker."""
         self.metrics.inference_seconds.observe(seconds)
+        self._batch_seconds = seconds
         self.metrics.inference_batch_size.observe(batch_size)
 
     def _on_result(self, job: WindowJob, outputs: np.ndarray) -> None:
@@ -280,6 +289,8 @@ class Service:
         runtime = self._runtimes[job.source_name]
         runtime.windows += 1
         self.metrics.windows_classified.labels(source=job.source_name).inc()
+        self.metrics.source_inference_seconds.labels(source=job.source_name).observe(
+            self._batch_seconds)
         labels = self.model.labels
         genres, no_music = split_outputs(outputs[np.newaxis], len(labels))
         runtime.no_music = bool(no_music[0] >= NO_MUSIC_THRESHOLD)
@@ -304,6 +315,9 @@ class Service:
             model=self.model.name,
         )
         self.publisher.publish_prediction(prediction)
+        self.metrics.source_confidence.labels(source=job.source_name).set(prediction.confidence)
+        if smoothed.changed:
+            self.metrics.label_changes.labels(source=job.source_name).inc()
         if self.history:
             self.history.record(prediction, smoothed.changed)
         if self.mqtt:

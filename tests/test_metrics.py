@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 
 from daemon.config import config_from_dict
-from daemon.harness import fake_model, metric, metric_samples
+from daemon.harness import (
+    REPO_ROOT,
+    DaemonProcess,
+    fake_model,
+    free_port,
+    http_get,
+    metric,
+    metric_samples,
+)
 from daemon.messages import SourceState
 from daemon.metrics import DaemonMetrics
 from daemon.service import Service
+from tests.real_helpers import daemon_process, write_config
 
 
 def test_daemon_metrics_full_exposition() -> None:
@@ -56,3 +70,43 @@ def test_service_exports_the_counts_other_stages_keep() -> None:
     assert metric(text, "genred_windows_failed_total") == 5
     assert metric(text, "genred_client_messages_dropped_total") == 3
     assert metric(text, "genred_clients") == 0
+
+
+def _wait_metrics(daemon: DaemonProcess, port: int, sources: tuple[str, ...],
+                  timeout_seconds: float) -> str:
+    """/metrics once every source has a classified window (fails after the timeout)."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        text = http_get(port, "/metrics")
+        counts = {labels.get("source"): value for labels, value in
+                  metric_samples(text).get("genred_windows_classified_total", [])}
+        if all(counts.get(source, 0) >= 1 for source in sources):
+            return text
+        assert time.monotonic() < deadline, f"no window classified:\n{text}\n{daemon.log()}"
+        time.sleep(0.5)
+
+
+def test_per_source_metrics_from_a_running_daemon_pass_promtool(tmp_path: Path) -> None:
+    """Per-source inference time, confidence and label changes; promtool accepts /metrics."""
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", REPO_ROOT / "models" / "genred-default", port,
+                          [{"name": "one", "kind": "demo"}, {"name": "two", "kind": "demo"}],
+                          history={"enabled": False})
+    with daemon_process(config, tmp_path / "daemon.log", fake_model=True) as daemon:
+        daemon.wait_ready_blocking(port, 60)
+        text = _wait_metrics(daemon, port, ("one", "two"), 60)
+    samples = metric_samples(text)
+    for source in ("one", "two"):
+        def value(name: str, source: str = source) -> float:
+            return sum(v for labels, v in samples[name] if labels.get("source") == source)
+
+        assert value("genred_source_inference_seconds_count") >= 1
+        assert value("genred_source_inference_seconds_sum") > 0
+        assert 0 < value("genred_source_confidence") <= 1
+        assert value("genred_label_changes_total") >= 1  # the first label is a change
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus; scripts/dev test)")
+    result = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                            capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

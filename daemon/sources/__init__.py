@@ -30,6 +30,7 @@ def _config_type(target: str) -> type[SourceConfig]:
 SOURCE_TYPES: tuple[type[SourceConfig], ...] = tuple(map(_config_type, (
     "daemon.sources.device:DeviceConfig",
     "daemon.sources.pcm:PcmConfig",
+    "daemon.sources.demo:DemoConfig",
     "daemon.sources.ffmpeg:UrlConfig",  # last: any --source SPEC is a file path or URL
 )))
 SOURCE_KINDS: dict[str, type[SourceConfig]] = {

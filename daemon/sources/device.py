@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class DeviceConfig(SourceConfig):
     """Capture rate in Hz (null = device default)."""
     channels: int = 1
     """Channels captured (averaged to mono)."""
+    fallback: Literal["demo"] | None = None
+    """demo: play the bundled demo playlist when the machine has no input device at all
+    (the shipped config.yaml sets it; null = never substitute, keep retrying the device)."""
 
     def validate(self, path: str) -> None:
         """Rate and channel ranges."""
