@@ -1,0 +1,253 @@
+"""Incremental musicnn-mel front-end: 44.1 kHz chunks -> 3-s log-mel patches, each computed once.
+
+The stream is seen as one signal from its first sample. Its patches lie on a fixed grid:
+
+* ``y = resample_poly(x, 160, 441)`` (44.1 -> 16 kHz, the contract's resampler, float32 filter
+  as scipy builds it for float32 input); output ``y[j]`` is final once input
+  ``x[(441 j + 4410) // 160]`` has arrived (the filter's half length is 4410 taps at the
+  upsampled rate, 27.6 input samples = 0.63 ms);
+* centred STFT frames of ``y`` (n_fft 512, hop 256): frame ``f`` covers ``y[256 f - 256 ..
+  256 f + 255]``, reflected at the stream start like ``np.pad(y, 256, "reflect")``;
+* patch ``k`` = frames ``187 k .. 187 k + 186`` (non-overlapping, as ``musicnn_patches``); it
+  needs ``y`` up to ``47872 (k + 1) - 1`` and is emitted as soon as that sample is final.
+
+Rounding: a patch is 187 x 256 = 47872 samples at 16 kHz = 2.992 s = 47872 x 441 / 160 =
+131,947.2 samples at 44.1 kHz, not a whole number: patch ends fall on whole 44.1 kHz samples
+every 5 patches (659,736 samples = 14.960 s); 10 patches = 1,319,472 samples = 29.920 s. The
+44.1 kHz sample count at which patch ``k`` is emitted is :func:`patch_ready_samples`.
+
+Offline reference (:func:`stream_patches`): the same computation on the whole signal
+(``musicnn_patches(resample(x), pad_mode="reflect")``), keeping the patches whose samples do not
+depend on the signal's end. The streaming front-end equals it within float rounding for any
+chunking. A window cut out of the stream and computed alone (``window_patches``) differs from
+it only in its first two frames when the window starts on a grid point (its own resampler and
+reflect padding at the cut), and is on another grid otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from math import gcd
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from models.frontend import SAMPLE_RATE_HZ as INPUT_RATE_HZ
+from models.frontend import resample
+from models.musicnn.melspec import (
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
+    PATCH_FRAMES,
+    SAMPLE_RATE_HZ,
+    mel_filterbank,
+    musicnn_patches,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+PATCH_SAMPLES_16K = PATCH_FRAMES * HOP_LENGTH
+"""16 kHz samples per patch (47872 = 2.992 s)."""
+_HALF = N_FFT // 2
+
+
+@dataclass(frozen=True)
+class NewPatches:
+    """Patches a push completed, with their index on the stream's patch grid."""
+
+    first_index: int
+    """Grid index of ``patches[0]`` (patch ``k`` starts at 2.992 k s of the stream)."""
+    patches: np.ndarray
+    """(n, 187, 96) float32 log-mel patches, oldest first; n may be 0."""
+
+    @property
+    def indices(self) -> range:
+        """Grid indices of the patches."""
+        return range(self.first_index, self.first_index + self.patches.shape[0])
+
+
+class _Buffer:
+    """Growable float32 FIFO addressed by absolute (stream) sample index."""
+
+    def __init__(self, capacity: int = 1 << 14) -> None:
+        self._data = np.zeros(capacity, dtype=np.float32)
+        self._lo = 0
+        self._hi = 0
+        self.start = 0
+        """Absolute index of the first buffered sample."""
+
+    @property
+    def end(self) -> int:
+        """Absolute index one past the last buffered sample."""
+        return self.start + self._hi - self._lo
+
+    def append(self, samples: np.ndarray) -> None:
+        """Add samples at the end."""
+        n_new = samples.shape[0]
+        if self._hi + n_new > self._data.shape[0]:
+            kept = self._data[self._lo:self._hi]
+            capacity = max(self._data.shape[0], 2 * (kept.shape[0] + n_new))
+            data = np.zeros(capacity, dtype=np.float32) if capacity > self._data.shape[0] \
+                else self._data
+            data[:kept.shape[0]] = kept
+            self._data, self._lo, self._hi = data, 0, kept.shape[0]
+        self._data[self._hi:self._hi + n_new] = samples
+        self._hi += n_new
+
+    def view(self, begin: int, end: int) -> np.ndarray:
+        """Samples with absolute indices ``begin .. end - 1`` (a view; valid until append)."""
+        return self._data[self._lo + begin - self.start:self._lo + end - self.start]
+
+    def drop_before(self, index: int) -> None:
+        """Forget samples before absolute ``index``."""
+        n_drop = min(max(0, index - self.start), self._hi - self._lo)
+        self._lo += n_drop
+        self.start += n_drop
+
+
+def _inputs_for(n_out: int, up: int, down: int, half_len: int) -> int:
+    """Inputs resample_poly needs before its first ``n_out`` outputs are final."""
+    return ((n_out - 1) * down + half_len) // up + 1
+
+
+class _StreamResampler:
+    """resample_poly(x, up, down) of a growing signal, output by output (upfirdn on the tail)."""
+
+    def __init__(self, from_hz: int, to_hz: int) -> None:
+        divisor = gcd(from_hz, to_hz)
+        self.up, self.down = to_hz // divisor, from_hz // divisor
+        self.half_len = 10 * max(self.up, self.down)
+        taps = scipy.signal.firwin(2 * self.half_len + 1, 1.0 / max(self.up, self.down),
+                                   window=("kaiser", 5.0)).astype(np.float32)
+        taps *= self.up
+        n_pre_pad = self.down - self.half_len % self.down
+        self._taps = np.concatenate([np.zeros(n_pre_pad, np.float32), taps])
+        self._n_pre_remove = (self.half_len + n_pre_pad) // self.down
+        self.x = _Buffer()
+        self.n_out = 0
+        """Outputs computed so far."""
+
+    def n_final(self, n_in: int) -> int:
+        """Outputs that are final once ``n_in`` inputs have arrived."""
+        return max(0, -((self.half_len - n_in * self.up) // self.down))
+
+    def inputs_for(self, n_out: int) -> int:
+        """Inputs needed before ``n_out`` outputs are final."""
+        return _inputs_for(n_out, self.up, self.down, self.half_len)
+
+    def run(self) -> np.ndarray:
+        """Compute every output made final by the inputs so far."""
+        end = self.n_final(self.x.end)
+        if end <= self.n_out:
+            return np.zeros(0, dtype=np.float32)
+        # the slice starts on a multiple of `down` input samples so upfirdn's phases match
+        block = self.x.start // self.down
+        full = scipy.signal.upfirdn(self._taps, self.x.view(self.x.start, self.x.end),
+                                    self.up, self.down)
+        offset = self._n_pre_remove - self.up * block
+        out = full[self.n_out + offset:end + offset].astype(np.float32, copy=False)
+        self.n_out = end
+        oldest_needed = max(0, -((self.half_len - end * self.down) // self.up))
+        self.x.drop_before(oldest_needed - oldest_needed % self.down)
+        return out
+
+
+class StreamingMusicnnMel:
+    """44.1 kHz mono chunks -> musicnn log-mel patches on the stream's grid, each computed once."""
+
+    def __init__(self, input_rate_hz: int = INPUT_RATE_HZ) -> None:
+        self.input_rate_hz = int(input_rate_hz)
+        self._resampler = _StreamResampler(self.input_rate_hz, SAMPLE_RATE_HZ)
+        self._y = _Buffer()
+        self._window = scipy.signal.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
+        self._filterbank_t = np.ascontiguousarray(mel_filterbank().T)
+        self._frames = np.zeros((PATCH_FRAMES, N_MELS), dtype=np.float32)
+        self.n_frames_total = 0
+        """Log-mel frames computed since the start."""
+        self._next_run_at = self._resampler.inputs_for(_HALF + 1)
+
+    @property
+    def n_samples_total(self) -> int:
+        """Input samples received since the start."""
+        return self._resampler.x.end
+
+    @property
+    def n_patches_total(self) -> int:
+        """Patches emitted since the start (the next patch's grid index)."""
+        return self.n_frames_total // PATCH_FRAMES
+
+    def push(self, samples: np.ndarray) -> NewPatches:
+        """Feed mono float samples (any length); returns the patches they complete."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        first_index = self.n_patches_total
+        self._resampler.x.append(samples)
+        if self._resampler.x.end < self._next_run_at:
+            return NewPatches(first_index, np.zeros((0, PATCH_FRAMES, N_MELS), np.float32))
+        self._y.append(self._resampler.run())
+        patches = self._mel_frames()
+        n_y_next = HOP_LENGTH * (self.n_frames_total + 1) + (self.n_frames_total == 0)
+        self._next_run_at = self._resampler.inputs_for(n_y_next)
+        return NewPatches(first_index, patches)
+
+    def _mel_frames(self) -> np.ndarray:
+        """Compute the frames the resampled samples complete; return the patches they fill."""
+        n_y = self._y.end
+        n_available = n_y // HOP_LENGTH if n_y > _HALF else 0
+        first = self.n_frames_total
+        if n_available <= first:
+            return np.zeros((0, PATCH_FRAMES, N_MELS), np.float32)
+        frames = []
+        if first == 0:  # frame 0: the stream start reflected, as np.pad(..., "reflect")
+            head = self._y.view(0, _HALF + 1)
+            frames.append(np.concatenate([head[:0:-1], head[:_HALF]])[np.newaxis])
+            first = 1
+        if n_available > first:
+            tail = self._y.view(HOP_LENGTH * (first - 1), HOP_LENGTH * n_available)
+            frames.append(np.lib.stride_tricks.sliding_window_view(tail, N_FFT)[::HOP_LENGTH])
+        log_mel = self._log_mel(np.concatenate(frames))
+        self._y.drop_before(HOP_LENGTH * (n_available - 1))
+        return self._collect(log_mel)
+
+    def _log_mel(self, frames: np.ndarray) -> np.ndarray:
+        """(n, 512) frames -> (n, 96) log10(10000 * mel + 1), as melspec.log_mel."""
+        spectrum = scipy.fft.rfft(frames * self._window, axis=1)
+        power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+        mel = power @ self._filterbank_t
+        return np.log10(np.float32(10000.0) * mel + np.float32(1.0)).astype(np.float32)
+
+    def _collect(self, log_mel: np.ndarray) -> np.ndarray:
+        """Append frames to the current patch; return the completed patches."""
+        done = []
+        offset = 0
+        while offset < log_mel.shape[0]:
+            slot = self.n_frames_total % PATCH_FRAMES
+            take = min(PATCH_FRAMES - slot, log_mel.shape[0] - offset)
+            self._frames[slot:slot + take] = log_mel[offset:offset + take]
+            offset += take
+            self.n_frames_total += take
+            if slot + take == PATCH_FRAMES:
+                done.append(self._frames.copy())
+        if not done:
+            return np.zeros((0, PATCH_FRAMES, N_MELS), np.float32)
+        return np.stack(done)
+
+
+def patch_ready_samples(patch_index: int, input_rate_hz: int = INPUT_RATE_HZ) -> int:
+    """Input samples after which patch ``patch_index`` has been emitted."""
+    divisor = gcd(int(input_rate_hz), SAMPLE_RATE_HZ)
+    up, down = SAMPLE_RATE_HZ // divisor, int(input_rate_hz) // divisor
+    return _inputs_for(PATCH_SAMPLES_16K * (patch_index + 1), up, down, 10 * max(up, down))
+
+
+def stream_patches(samples: np.ndarray, input_rate_hz: int = INPUT_RATE_HZ) -> np.ndarray:
+    """Offline reference: the grid's patches of a whole signal that a stream would emit."""
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    patches = musicnn_patches(resample(samples, int(input_rate_hz), SAMPLE_RATE_HZ),
+                              pad_mode="reflect")
+    n_ready = 0
+    while n_ready < patches.shape[0] and \
+            patch_ready_samples(n_ready, input_rate_hz) <= samples.shape[0]:
+        n_ready += 1
+    return patches[:n_ready]
