@@ -11,10 +11,10 @@ import scipy.signal
 from models.frontend import resample
 from models.musicnn.features import window_patches
 from models.musicnn.spec import PARAMS
+from models.musicnn.stream_resample import StreamResampler
 from models.musicnn.streaming import (
     PATCH_SAMPLES_16K,
     StreamingMusicnnMel,
-    _StreamResampler,
     patch_ready_samples,
     stream_patches,
 )
@@ -44,9 +44,10 @@ def chunk_sizes(kind: str, seed: int = 1) -> list[int]:
     return [int(kind)]
 
 
-def stream(samples: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, list[int], list[int]]:
+def stream(samples: np.ndarray, sizes: list[int],
+           frame_batch: int = 32) -> tuple[np.ndarray, list[int], list[int]]:
     """Push in chunks; return the patches, their indices and the input count at emission."""
-    frontend = StreamingMusicnnMel()
+    frontend = StreamingMusicnnMel(frame_batch=frame_batch)
     patches, indices, emitted_at = [], [], []
     start, step = 0, 0
     while start < samples.shape[0]:
@@ -80,6 +81,15 @@ def test_streaming_equals_offline(chunking: str) -> None:
         assert ready <= at < ready + size or chunking == "random" and ready <= at
 
 
+@pytest.mark.parametrize("frame_batch", [1, 5, 187, 1000])
+def test_frame_batch_changes_cost_not_patches(frame_batch: int) -> None:
+    """Frames computed one by one or in batches: same patches, emitted at the same sample."""
+    samples = music_like(6.2, seed=2)
+    patches, indices, emitted_at = stream(samples, [333], frame_batch)
+    np.testing.assert_allclose(patches, stream_patches(samples), rtol=0, atol=ATOL)
+    assert emitted_at == [patch_ready_samples(k) // 333 * 333 + 333 for k in indices]
+
+
 def test_patch_grid_rounding() -> None:
     """2.992-s patches: 131,947.2 input samples each, whole again every 5 patches."""
     assert PATCH_SAMPLES_16K == 47872
@@ -90,21 +100,24 @@ def test_patch_grid_rounding() -> None:
     assert patch_ready_samples(10) - patch_ready_samples(0) == 1319472  # 29.920 s
 
 
-def test_resampler_is_resample_poly_bit_for_bit() -> None:
-    """The streamed 44.1 -> 16 kHz resampler gives the offline samples exactly."""
+@pytest.mark.parametrize("from_hz", [44100, 48000, 22050])
+def test_resampler_equals_resample_poly(from_hz: int) -> None:
+    """The streamed resampler gives resample_poly's samples (float32 rounding), on time."""
     samples = music_like(2.0, seed=3)
-    resampler = _StreamResampler(RATE_HZ, 16000)
+    resampler = StreamResampler(from_hz, 16000)
     outputs, start = [], 0
     for size in chunk_sizes("random", seed=4) * 2:
-        resampler.x.append(samples[start:start + size])
-        outputs.append(resampler.run())
+        outputs.append(resampler.process(samples[start:start + size]))
         start += size
+        assert resampler.n_out == resampler.n_final(min(start, samples.shape[0]))
         if start >= samples.shape[0]:
             break
     streamed = np.concatenate(outputs)
-    reference = resample(samples, RATE_HZ, 16000)
-    assert reference.size - 11 <= streamed.size < reference.size
-    np.testing.assert_array_equal(streamed, reference[:streamed.size])
+    reference = resample(samples, from_hz, 16000)
+    assert 0 < reference.size - streamed.size <= 12
+    np.testing.assert_allclose(streamed, reference[:streamed.size], rtol=0, atol=2e-6)
+    assert resampler.inputs_for(streamed.size) <= samples.shape[0]
+    assert resampler.inputs_for(streamed.size + 1) > samples.shape[0]
 
 
 def test_silence_and_empty_pushes() -> None:

@@ -2,10 +2,10 @@
 
 The stream is seen as one signal from its first sample. Its patches lie on a fixed grid:
 
-* ``y = resample_poly(x, 160, 441)`` (44.1 -> 16 kHz, the contract's resampler, float32 filter
-  as scipy builds it for float32 input); output ``y[j]`` is final once input
-  ``x[(441 j + 4410) // 160]`` has arrived (the filter's half length is 4410 taps at the
-  upsampled rate, 27.6 input samples = 0.63 ms);
+* ``y = resample_poly(x, 160, 441)`` (44.1 -> 16 kHz, the contract's resampler, streamed by
+  :class:`~models.musicnn.stream_resample.StreamResampler`, equal within float32 rounding);
+  ``y[j]`` is final once input ``x[(441 j + 4410) // 160]`` has arrived (the filter's half
+  length is 4410 taps at the upsampled rate: 27.6 input samples = 0.63 ms of look-ahead);
 * centred STFT frames of ``y`` (n_fft 512, hop 256): frame ``f`` covers ``y[256 f - 256 ..
   256 f + 255]``, reflected at the stream start like ``np.pad(y, 256, "reflect")``;
 * patch ``k`` = frames ``187 k .. 187 k + 186`` (non-overlapping, as ``musicnn_patches``); it
@@ -22,6 +22,9 @@ depend on the signal's end. The streaming front-end equals it within float round
 chunking. A window cut out of the stream and computed alone (``window_patches``) differs from
 it only in its first two frames when the window starts on a grid point (its own resampler and
 reflect padding at the cut), and is on another grid otherwise.
+
+Cost: frames are computed ``frame_batch`` (32 = 0.51 s) at a time and when a patch completes;
+about 0.5 ms of CPU per 2-s hop with 0.1-s chunks (bench/musicnn_streaming.py).
 """
 
 from __future__ import annotations
@@ -45,12 +48,15 @@ from models.musicnn.melspec import (
     mel_filterbank,
     musicnn_patches,
 )
+from models.musicnn.stream_resample import SampleBuffer, StreamResampler, inputs_for_outputs
 
 _LOGGER = logging.getLogger(__name__)
 
 PATCH_SAMPLES_16K = PATCH_FRAMES * HOP_LENGTH
 """16 kHz samples per patch (47872 = 2.992 s)."""
 _HALF = N_FFT // 2
+_NO_PATCHES = np.zeros((0, PATCH_FRAMES, N_MELS), np.float32)
+_NO_PATCHES.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -68,110 +74,27 @@ class NewPatches:
         return range(self.first_index, self.first_index + self.patches.shape[0])
 
 
-class _Buffer:
-    """Growable float32 FIFO addressed by absolute (stream) sample index."""
-
-    def __init__(self, capacity: int = 1 << 14) -> None:
-        self._data = np.zeros(capacity, dtype=np.float32)
-        self._lo = 0
-        self._hi = 0
-        self.start = 0
-        """Absolute index of the first buffered sample."""
-
-    @property
-    def end(self) -> int:
-        """Absolute index one past the last buffered sample."""
-        return self.start + self._hi - self._lo
-
-    def append(self, samples: np.ndarray) -> None:
-        """Add samples at the end."""
-        n_new = samples.shape[0]
-        if self._hi + n_new > self._data.shape[0]:
-            kept = self._data[self._lo:self._hi]
-            capacity = max(self._data.shape[0], 2 * (kept.shape[0] + n_new))
-            data = np.zeros(capacity, dtype=np.float32) if capacity > self._data.shape[0] \
-                else self._data
-            data[:kept.shape[0]] = kept
-            self._data, self._lo, self._hi = data, 0, kept.shape[0]
-        self._data[self._hi:self._hi + n_new] = samples
-        self._hi += n_new
-
-    def view(self, begin: int, end: int) -> np.ndarray:
-        """Samples with absolute indices ``begin .. end - 1`` (a view; valid until append)."""
-        return self._data[self._lo + begin - self.start:self._lo + end - self.start]
-
-    def drop_before(self, index: int) -> None:
-        """Forget samples before absolute ``index``."""
-        n_drop = min(max(0, index - self.start), self._hi - self._lo)
-        self._lo += n_drop
-        self.start += n_drop
-
-
-def _inputs_for(n_out: int, up: int, down: int, half_len: int) -> int:
-    """Inputs resample_poly needs before its first ``n_out`` outputs are final."""
-    return ((n_out - 1) * down + half_len) // up + 1
-
-
-class _StreamResampler:
-    """resample_poly(x, up, down) of a growing signal, output by output (upfirdn on the tail)."""
-
-    def __init__(self, from_hz: int, to_hz: int) -> None:
-        divisor = gcd(from_hz, to_hz)
-        self.up, self.down = to_hz // divisor, from_hz // divisor
-        self.half_len = 10 * max(self.up, self.down)
-        taps = scipy.signal.firwin(2 * self.half_len + 1, 1.0 / max(self.up, self.down),
-                                   window=("kaiser", 5.0)).astype(np.float32)
-        taps *= self.up
-        n_pre_pad = self.down - self.half_len % self.down
-        self._taps = np.concatenate([np.zeros(n_pre_pad, np.float32), taps])
-        self._n_pre_remove = (self.half_len + n_pre_pad) // self.down
-        self.x = _Buffer()
-        self.n_out = 0
-        """Outputs computed so far."""
-
-    def n_final(self, n_in: int) -> int:
-        """Outputs that are final once ``n_in`` inputs have arrived."""
-        return max(0, -((self.half_len - n_in * self.up) // self.down))
-
-    def inputs_for(self, n_out: int) -> int:
-        """Inputs needed before ``n_out`` outputs are final."""
-        return _inputs_for(n_out, self.up, self.down, self.half_len)
-
-    def run(self) -> np.ndarray:
-        """Compute every output made final by the inputs so far."""
-        end = self.n_final(self.x.end)
-        if end <= self.n_out:
-            return np.zeros(0, dtype=np.float32)
-        # the slice starts on a multiple of `down` input samples so upfirdn's phases match
-        block = self.x.start // self.down
-        full = scipy.signal.upfirdn(self._taps, self.x.view(self.x.start, self.x.end),
-                                    self.up, self.down)
-        offset = self._n_pre_remove - self.up * block
-        out = full[self.n_out + offset:end + offset].astype(np.float32, copy=False)
-        self.n_out = end
-        oldest_needed = max(0, -((self.half_len - end * self.down) // self.up))
-        self.x.drop_before(oldest_needed - oldest_needed % self.down)
-        return out
-
-
 class StreamingMusicnnMel:
     """44.1 kHz mono chunks -> musicnn log-mel patches on the stream's grid, each computed once."""
 
-    def __init__(self, input_rate_hz: int = INPUT_RATE_HZ) -> None:
+    def __init__(self, input_rate_hz: int = INPUT_RATE_HZ, frame_batch: int = 32) -> None:
         self.input_rate_hz = int(input_rate_hz)
-        self._resampler = _StreamResampler(self.input_rate_hz, SAMPLE_RATE_HZ)
-        self._y = _Buffer()
+        self.frame_batch = max(1, int(frame_batch))
+        """Frames computed together (32 = 0.51 s); a patch is still emitted when it completes."""
+        self._resampler = StreamResampler(self.input_rate_hz, SAMPLE_RATE_HZ)
+        self._y = SampleBuffer()
         self._window = scipy.signal.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
         self._filterbank_t = np.ascontiguousarray(mel_filterbank().T)
         self._frames = np.zeros((PATCH_FRAMES, N_MELS), dtype=np.float32)
         self.n_frames_total = 0
         """Log-mel frames computed since the start."""
-        self._next_run_at = self._resampler.inputs_for(_HALF + 1)
+        self._next_run_at = 0
+        self._schedule()
 
     @property
     def n_samples_total(self) -> int:
         """Input samples received since the start."""
-        return self._resampler.x.end
+        return self._resampler.n_in
 
     @property
     def n_patches_total(self) -> int:
@@ -180,16 +103,21 @@ class StreamingMusicnnMel:
 
     def push(self, samples: np.ndarray) -> NewPatches:
         """Feed mono float samples (any length); returns the patches they complete."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         first_index = self.n_patches_total
-        self._resampler.x.append(samples)
-        if self._resampler.x.end < self._next_run_at:
-            return NewPatches(first_index, np.zeros((0, PATCH_FRAMES, N_MELS), np.float32))
+        self._resampler.x.append(np.asarray(samples, dtype=np.float32).reshape(-1))
+        if self._resampler.n_in < self._next_run_at:
+            return NewPatches(first_index, _NO_PATCHES)
         self._y.append(self._resampler.run())
         patches = self._mel_frames()
-        n_y_next = HOP_LENGTH * (self.n_frames_total + 1) + (self.n_frames_total == 0)
-        self._next_run_at = self._resampler.inputs_for(n_y_next)
+        self._schedule()
         return NewPatches(first_index, patches)
+
+    def _schedule(self) -> None:
+        """Next run: when frame_batch more frames, or the current patch's last, can be made."""
+        patch_end = PATCH_FRAMES * (self.n_patches_total + 1)
+        n_frames = min(self.n_frames_total + self.frame_batch, patch_end)
+        n_resampled = HOP_LENGTH * n_frames + (n_frames == 1)  # frame 0 reflects y[1..256]
+        self._next_run_at = self._resampler.inputs_for(n_resampled)
 
     def _mel_frames(self) -> np.ndarray:
         """Compute the frames the resampled samples complete; return the patches they fill."""
@@ -197,7 +125,7 @@ class StreamingMusicnnMel:
         n_available = n_y // HOP_LENGTH if n_y > _HALF else 0
         first = self.n_frames_total
         if n_available <= first:
-            return np.zeros((0, PATCH_FRAMES, N_MELS), np.float32)
+            return _NO_PATCHES
         frames = []
         if first == 0:  # frame 0: the stream start reflected, as np.pad(..., "reflect")
             head = self._y.view(0, _HALF + 1)
@@ -229,16 +157,14 @@ class StreamingMusicnnMel:
             self.n_frames_total += take
             if slot + take == PATCH_FRAMES:
                 done.append(self._frames.copy())
-        if not done:
-            return np.zeros((0, PATCH_FRAMES, N_MELS), np.float32)
-        return np.stack(done)
+        return np.stack(done) if done else _NO_PATCHES
 
 
 def patch_ready_samples(patch_index: int, input_rate_hz: int = INPUT_RATE_HZ) -> int:
     """Input samples after which patch ``patch_index`` has been emitted."""
     divisor = gcd(int(input_rate_hz), SAMPLE_RATE_HZ)
     up, down = SAMPLE_RATE_HZ // divisor, int(input_rate_hz) // divisor
-    return _inputs_for(PATCH_SAMPLES_16K * (patch_index + 1), up, down, 10 * max(up, down))
+    return inputs_for_outputs(PATCH_SAMPLES_16K * (patch_index + 1), up, down)
 
 
 def stream_patches(samples: np.ndarray, input_rate_hz: int = INPUT_RATE_HZ) -> np.ndarray:
