@@ -20,8 +20,9 @@ from models.musicnn.streaming import (
 )
 
 RATE_HZ = 44100
-ATOL = 1e-5
-"""Log-mel values reach ~6; measured differences are <= 1e-6 (FFT/BLAS rounding)."""
+ATOL = 5e-5
+"""Log-mel values reach ~6; float32 rounding in the resampler, FFT and mel product gives
+<= 8e-6 here (largest in quiet bins: the rounding noise is broadband, the music is not)."""
 
 
 def music_like(seconds: float, seed: int = 0) -> np.ndarray:
