@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from models.musicnn.streaming import StreamingMusicnnMel, stream_patches
 from tests.test_musicnn_streaming import music_like
 
 RATE_HZ = 44100
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "genred-default"
 PROJECTION = np.random.default_rng(7).standard_normal((96, 8)).astype(np.float32)
 
 
@@ -159,3 +161,38 @@ def test_add_on_one_thread_encode_on_another() -> None:
     assert len(encoder.keys) == len(set(encoder.keys)) == cache.n_encoded_total
     assert cache.ready and cache.window_indices == range(290, 300)
     np.testing.assert_array_equal(cache.pooled(), encode_offline(fake_patches(290, 10)).mean(0))
+
+
+def test_default_model_streamed_equals_offline(shared_data: Path) -> None:
+    """genred-default: cached musicnn embeddings, pooled, through its head == the saved model."""
+    keras = pytest.importorskip("keras")
+    from models.audio import load_audio
+    from models.musicnn_head import embedding_model
+
+    clip = shared_data / "gtzan-mini" / "rock" / "rock.00000.flac"
+    if not clip.is_file():
+        pytest.skip(f"{clip} is not present")
+    samples = np.tile(load_audio(clip)[: 30 * RATE_HZ], 2)  # 60 s: 20 patches, sliding windows
+    model = keras.models.load_model(MODEL_DIR / "model.keras", compile=False)
+    weights, bias = model.get_layer("genre").get_weights()
+    musicnn, n_encoded = embedding_model(), []
+
+    def encode(patches: np.ndarray) -> np.ndarray:
+        n_encoded.append(patches.shape[0])
+        return np.asarray(musicnn.predict_on_batch(patches))
+
+    frontend, cache = StreamingMusicnnMel(), PatchCache(10)
+    streamed: dict[int, np.ndarray] = {}
+    for start in range(0, samples.shape[0], 2 * RATE_HZ):  # one push and encode per 2-s hop
+        new = frontend.push(samples[start:start + 2 * RATE_HZ])
+        cache.add(new.first_index, new.patches)
+        cache.encode(encode)
+        if cache.ready:
+            logits = cache.pooled() @ weights + bias
+            streamed[cache.newest_index] = np.exp(logits) / np.exp(logits).sum()
+    assert sorted(streamed) == list(range(9, 20)) and sum(n_encoded) == 20
+    reference = stream_patches(samples)
+    for newest in (9, 14, 19):
+        offline = model.predict_on_batch(reference[newest - 9:newest + 1][np.newaxis])[0]
+        np.testing.assert_allclose(streamed[newest], offline, rtol=0, atol=1e-4)
+        assert streamed[newest].argmax() == offline.argmax()

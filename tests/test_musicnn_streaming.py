@@ -14,8 +14,11 @@ from models.musicnn.spec import PARAMS
 from models.musicnn.stream_resample import StreamResampler
 from models.musicnn.streaming import (
     PATCH_SAMPLES_16K,
+    PATCH_SECONDS,
     StreamingMusicnnMel,
+    hop_patches,
     patch_ready_samples,
+    patch_start_sample,
     stream_patches,
 )
 
@@ -99,6 +102,10 @@ def test_patch_grid_rounding() -> None:
     assert set(steps.tolist()) == {131947, 131948}
     assert patch_ready_samples(5) - patch_ready_samples(0) == 659736
     assert patch_ready_samples(10) - patch_ready_samples(0) == 1319472  # 29.920 s
+    assert [patch_start_sample(k) for k in (0, 1, 5, 10)] == [0, 131947, 659736, 1319472]
+    assert patch_ready_samples(3) - patch_start_sample(4) == 26  # resampler look-ahead
+    assert abs(PATCH_SECONDS - 2.992) < 1e-12
+    assert [hop_patches(s) for s in (0.5, 2.0, 3.0, 4.4, 6.0)] == [1, 1, 1, 1, 2]
 
 
 @pytest.mark.parametrize("from_hz", [44100, 48000, 22050])

@@ -23,6 +23,15 @@ chunking. A window cut out of the stream and computed alone (``window_patches``)
 it only in its first two frames when the window starts on a grid point (its own resampler and
 reflect padding at the cut), and is on another grid otherwise.
 
+Use per source and hop (a window = the newest 10 patches, due every ``hop_patches(hop_seconds)``
+new patches; see models/musicnn/patch_cache.py)::
+
+    frontend, cache = StreamingMusicnnMel(), PatchCache(n_patches=10)
+    new = frontend.push(chunk)                      # event loop, ~0.5 ms per 2 s of audio
+    cache.add(new.first_index, new.patches)         # event loop, no work
+    encode_pending(caches, encoder.predict_on_batch)  # inference thread: new patches only
+    probabilities = head(cache.pooled()) if cache.ready else None
+
 Cost: frames are computed ``frame_batch`` (32 = 0.51 s) at a time and when a patch completes;
 about 0.5 ms of CPU per 2-s hop with 0.1-s chunks (bench/musicnn_streaming.py).
 """
@@ -54,6 +63,8 @@ _LOGGER = logging.getLogger(__name__)
 
 PATCH_SAMPLES_16K = PATCH_FRAMES * HOP_LENGTH
 """16 kHz samples per patch (47872 = 2.992 s)."""
+PATCH_SECONDS = PATCH_SAMPLES_16K / SAMPLE_RATE_HZ
+"""Duration of a patch and of the grid step (2.992 s)."""
 _HALF = N_FFT // 2
 _NO_PATCHES = np.zeros((0, PATCH_FRAMES, N_MELS), np.float32)
 _NO_PATCHES.flags.writeable = False
@@ -165,6 +176,16 @@ def patch_ready_samples(patch_index: int, input_rate_hz: int = INPUT_RATE_HZ) ->
     divisor = gcd(int(input_rate_hz), SAMPLE_RATE_HZ)
     up, down = SAMPLE_RATE_HZ // divisor, int(input_rate_hz) // divisor
     return inputs_for_outputs(PATCH_SAMPLES_16K * (patch_index + 1), up, down)
+
+
+def patch_start_sample(patch_index: int, input_rate_hz: int = INPUT_RATE_HZ) -> int:
+    """First input sample of patch ``patch_index``'s own 2.992 s (rounded down)."""
+    return PATCH_SAMPLES_16K * patch_index * int(input_rate_hz) // SAMPLE_RATE_HZ
+
+
+def hop_patches(hop_seconds: float) -> int:
+    """A hop rounded to whole patches (>= 1): windows are due when patches complete."""
+    return max(1, round(hop_seconds / PATCH_SECONDS))
 
 
 def stream_patches(samples: np.ndarray, input_rate_hz: int = INPUT_RATE_HZ) -> np.ndarray:
