@@ -64,6 +64,8 @@ class SampleBuffer:
 
 def inputs_for_outputs(n_outputs: int, up: int, down: int) -> int:
     """Inputs resample_poly(x, up, down) needs before its first ``n_outputs`` are final."""
+    if up == down:
+        return n_outputs
     return ((n_outputs - 1) * down + 10 * max(up, down)) // up + 1
 
 
@@ -73,13 +75,18 @@ class StreamResampler:
     def __init__(self, from_hz: int, to_hz: int, group_phases: int = 32) -> None:
         divisor = gcd(int(from_hz), int(to_hz))
         self.up, self.down = int(to_hz) // divisor, int(from_hz) // divisor
-        self.half_len = 10 * max(self.up, self.down)
+        self.half_len = 0 if self.up == self.down else 10 * max(self.up, self.down)
+        self._groups: list[tuple[int, int, np.ndarray]] = []
+        self.x = SampleBuffer()
+        self.n_out = 0
+        """Outputs computed so far."""
+        if self.up == self.down:  # resample_poly returns the input unchanged
+            return
         taps = scipy.signal.firwin(2 * self.half_len + 1, 1.0 / max(self.up, self.down),
                                    window=("kaiser", 5.0)).astype(np.float32)
         taps *= np.float32(self.up)
         first = [-((self.half_len - self.down * i) // self.up) for i in range(self.up)]
         last = [(self.down * i + self.half_len) // self.up for i in range(self.up)]
-        self._groups: list[tuple[int, int, np.ndarray]] = []
         for phase0 in range(0, self.up, group_phases):
             phases = range(phase0, min(phase0 + group_phases, self.up))
             span_start, span_end = first[phases[0]], last[phases[-1]] + 1
@@ -94,8 +101,6 @@ class StreamResampler:
         pad = -(-max(0, -self._span_start) // self.down) * self.down
         self.x = SampleBuffer(start=-pad)
         self.x.append(np.zeros(pad, np.float32))  # the signal is zero before its start
-        self.n_out = 0
-        """Outputs computed so far."""
 
     @property
     def n_in(self) -> int:
@@ -110,6 +115,13 @@ class StreamResampler:
         """Inputs needed before the first ``n_outputs`` outputs are final."""
         return inputs_for_outputs(n_outputs, self.up, self.down)
 
+    def _pass_through(self) -> np.ndarray:
+        """Equal rates: the new inputs are the outputs."""
+        out = self.x.view(self.n_out, self.n_in).copy()
+        self.n_out = self.n_in
+        self.x.drop_before(self.n_out)
+        return out
+
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Feed samples; return every output they make final (float32)."""
         self.x.append(np.asarray(samples, dtype=np.float32).reshape(-1))
@@ -117,6 +129,8 @@ class StreamResampler:
 
     def run(self) -> np.ndarray:
         """Compute every output made final by the inputs so far."""
+        if not self._groups:
+            return self._pass_through()
         end = self.n_final(self.n_in)
         if end <= self.n_out:
             return np.zeros(0, dtype=np.float32)
