@@ -14,7 +14,11 @@ The stream is seen as one signal from its first sample. Its patches lie on a fix
 Rounding: a patch is 187 x 256 = 47872 samples at 16 kHz = 2.992 s = 47872 x 441 / 160 =
 131,947.2 samples at 44.1 kHz, not a whole number: patch ends fall on whole 44.1 kHz samples
 every 5 patches (659,736 samples = 14.960 s); 10 patches = 1,319,472 samples = 29.920 s. The
-44.1 kHz sample count at which patch ``k`` is emitted is :func:`patch_ready_samples`.
+resampler maps every 441 inputs to 160 outputs, one per filter phase; a patch starts at output
+47872 k, i.e. phase 47872 k mod 160 = 32 k mod 160: patches see the same phases every 5. The
+44.1 kHz sample count at which patch ``k`` is emitted is :func:`patch_ready_samples`, its own
+audio starts at :func:`patch_start_sample`; a hop is rounded to whole patches
+(:func:`hop_patches`: a 2-s hop becomes 1 patch = 2.992 s), as BFFT hops are to whole bins.
 
 Offline reference (:func:`stream_patches`): the same computation on the whole signal
 (``musicnn_patches(resample(x), pad_mode="reflect")``), keeping the patches whose samples do not
