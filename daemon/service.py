@@ -20,7 +20,7 @@ from daemon.publisher import Publisher
 from daemon.smoother import Smoother
 from daemon.sources import SourceConfig
 from daemon.windower import Window, Windower
-from models.features import make_extractor
+from models.features import FeatureExtractor
 from models.outcome import NO_MUSIC_THRESHOLD, split_outputs
 from models.resample import SAMPLE_RATE_HZ
 
@@ -28,22 +28,23 @@ _LOGGER = logging.getLogger(__name__)
 
 @dataclass
 class ModelHandle:
-    """What the service needs of a model: name, labels, front-end and a batch predictor.
+    """What the service needs of a model: name, labels, an extractor per source, a batch call.
 
-    ``predict_batch`` maps features (N, ...) to outputs (N, n_labels) or, for a model with
-    a no-music output, (N, n_labels + 1) whose last column is the no-music probability.
+    ``predict_batch`` maps ``collate(features of N windows)`` to outputs (N, n_labels) or, for
+    a model with a no-music output, (N, n_labels + 1) whose last column is the no-music
+    probability; it runs on the inference thread. The model kind chooses all three
+    (models/serving.py).
     """
 
     name: str
     labels: Sequence[str]
-    frontend_name: str
-    frontend_params: dict[str, Any]
-    predict_batch: Callable[[np.ndarray], np.ndarray]
+    new_extractor: Callable[[], FeatureExtractor]
+    predict_batch: Callable[[Any], np.ndarray]
+    collate: Callable[[list[Any]], Any] = np.stack
 
     def windower(self, hop_seconds: float, silence_rms_dbfs: float) -> Windower:
         """A fresh windower with this model's feature extractor."""
-        return Windower(make_extractor(self.frontend_name, self.frontend_params),
-                        SAMPLE_RATE_HZ, hop_seconds, silence_rms_dbfs)
+        return Windower(self.new_extractor(), SAMPLE_RATE_HZ, hop_seconds, silence_rms_dbfs)
 
 
 @dataclass
@@ -83,7 +84,8 @@ class Service:
         }
         self.worker = InferenceWorker(model.predict_batch,
                                       max_batch_size=config.inference.max_batch_size,
-                                      on_inference=self._on_inference)
+                                      on_inference=self._on_inference, collate=model.collate,
+                                      on_drop=self._on_drop)
         self.publisher = Publisher(config.server, model_name=model.name, labels=model.labels,
                                    metrics=self.metrics, health=self.health)
         self._observe_counts()
@@ -184,10 +186,7 @@ class Service:
             runtime.smoother.reset()
             runtime.no_music = False
         else:
-            dropped_before = self.worker.windows_dropped
             self.worker.submit(name, self._job(name, runtime, window))
-            if self.worker.windows_dropped > dropped_before:
-                self.metrics.windows_dropped.labels(source=name).inc()
         self._publish_state(name, runtime, silent=window.silent)
         self._count_overflows(name, runtime)
 
@@ -227,6 +226,10 @@ class Service:
             runtime.published_state = state
             self.metrics.set_source_state(name, state)
             self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
+
+    def _on_drop(self, name: str) -> None:
+        """Metrics hook of the worker: a window of ``name`` was dropped."""
+        self.metrics.windows_dropped.labels(source=name).inc()
 
     def _on_inference(self, seconds: float, batch_size: int) -> None:
         """Metrics hook of the worker."""

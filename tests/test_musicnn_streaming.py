@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from models.frontend import resample
 from models.musicnn.features import window_patches
 from models.musicnn.spec import PARAMS
 from models.musicnn.stream_resample import StreamResampler
@@ -21,6 +20,7 @@ from models.musicnn.streaming import (
     patch_start_sample,
     stream_patches,
 )
+from models.resample import resample
 
 RATE_HZ = 44100
 ATOL = 5e-5

@@ -26,11 +26,14 @@ EncodeBatch = Callable[[np.ndarray], np.ndarray]
 class PatchCache:
     """The newest ``n_patches`` patch outputs of one source, keyed by grid index; thread-safe."""
 
-    def __init__(self, n_patches: int = 10) -> None:
-        if n_patches < 1:
-            raise ValueError(f"n_patches must be >= 1, got {n_patches}")
+    def __init__(self, n_patches: int = 10, history: int = 0) -> None:
+        if n_patches < 1 or history < 0:
+            raise ValueError(f"need n_patches >= 1 and history >= 0, got {n_patches}, {history}")
         self.n_patches = int(n_patches)
         """Patches per window (10 x 2.992 s for a 30-s window)."""
+        self.history = int(history)
+        """Patches (queued or encoded) kept this far behind the window, so a window taken by
+        the encoder before newer patches arrived can still be pooled (:meth:`window_outputs`)."""
         self.n_encoded_total = 0
         """Patches encoded since the start (each grid index at most once)."""
         self._newest = -1
@@ -68,7 +71,7 @@ class PatchCache:
             for offset, patch in enumerate(patches):
                 index = first_index + offset
                 known = index in self._outputs or index in self._in_flight
-                if not known and index > self._newest - self.n_patches:
+                if not known and index > self._newest - self.n_patches - self.history:
                     self._pending[index] = patch
                 self._newest = max(self._newest, index)
             self._prune()
@@ -116,6 +119,15 @@ class PatchCache:
                 return [], None
             return indices, np.stack([self._outputs[index] for index in indices])
 
+    def window_outputs(self, last_index: int) -> np.ndarray:
+        """(n_patches, dim) outputs of the window ending at patch ``last_index``, oldest first."""
+        with self._lock:
+            indices = range(last_index - self.n_patches + 1, last_index + 1)
+            missing = [index for index in indices if index not in self._outputs]
+            if missing:
+                raise KeyError(f"window ending at patch {last_index}: no output for {missing}")
+            return np.stack([self._outputs[index] for index in indices])
+
     def pooled(self, min_patches: int | None = None) -> np.ndarray:
         """Mean of the window's patch outputs (needs a full window unless ``min_patches``)."""
         indices, outputs = self.outputs()
@@ -125,8 +137,8 @@ class PatchCache:
         return outputs.mean(axis=0)
 
     def _prune(self) -> None:
-        """Forget outputs and queued patches that left the window (lock held)."""
-        oldest = self._newest - self.n_patches + 1
+        """Forget queued patches and outputs older than window + history (lock held)."""
+        oldest = self._newest - self.n_patches - self.history + 1
         for table in (self._outputs, self._pending):
             for index in [index for index in table if index < oldest]:
                 del table[index]

@@ -50,8 +50,6 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from models.frontend import SAMPLE_RATE_HZ as INPUT_RATE_HZ
-from models.frontend import resample
 from models.musicnn.melspec import (
     HOP_LENGTH,
     N_FFT,
@@ -62,6 +60,8 @@ from models.musicnn.melspec import (
     musicnn_patches,
 )
 from models.musicnn.stream_resample import SampleBuffer, StreamResampler, inputs_for_outputs
+from models.resample import SAMPLE_RATE_HZ as INPUT_RATE_HZ
+from models.resample import resample
 
 _LOGGER = logging.getLogger(__name__)
 
