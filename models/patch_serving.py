@@ -32,6 +32,8 @@ from models.serving import WindowServing
 
 _LOGGER = logging.getLogger(__name__)
 
+ENCODE_CHUNK_PATCHES = 64
+"""Patches per encoder call at most (a warm-up burst of many sources stays small in memory)."""
 HISTORY_PATCHES = 3
 """Patch logits kept beyond the window: a window taken by the inference thread is pooled
 even when 3 newer patches (9 s) arrived meanwhile."""
@@ -140,7 +142,10 @@ def patch_serving(loaded: LoadedModel) -> Any:
     patch_logits = keras.Model(patch, head(encoder(patch)), name="patch_logits")
 
     def encode(patches: np.ndarray) -> np.ndarray:
-        return np.asarray(patch_logits.predict_on_batch(patches), dtype=np.float32)
+        return np.concatenate([
+            np.asarray(patch_logits.predict_on_batch(patches[i:i + ENCODE_CHUNK_PATCHES]),
+                       dtype=np.float32)
+            for i in range(0, patches.shape[0], ENCODE_CHUNK_PATCHES)])
 
     contract = loaded.contract
     return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs)
