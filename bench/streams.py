@@ -138,7 +138,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
     with daemon_process(config, port, f"streams-{n_sources}") as process:
         proc = psutil.Process(process.pid)
         rss_idle = _rss_mb(proc)[0]
-        _wait_warm(port, n_sources)
+        _wait_warm(port, n_sources, 120.0 + n_sources)  # 100 decoders start in turn
         time.sleep(2 * hop)  # the first windows (and the model's first calls)
         _wait_classified(port, 2, timeout=float(n_sources))  # default model: first 10 patches
         first = _snapshot(port)
