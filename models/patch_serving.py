@@ -32,8 +32,9 @@ from models.serving import WindowServing
 
 _LOGGER = logging.getLogger(__name__)
 
-ENCODE_CHUNK_PATCHES = 64
-"""Patches per encoder call at most (a warm-up burst of many sources stays small in memory)."""
+ENCODE_CHUNK_PATCHES = 16
+"""Patches per encoder call at most: ~20 ms per patch from 5 up, but 64 at once took the
+daemon from 0.8 to 2.0 GB (activations); a warm-up burst of many sources is cut in 16s."""
 HISTORY_PATCHES = 3
 """Patch logits kept beyond the window: a window taken by the inference thread is pooled
 even when 3 newer patches (9 s) arrived meanwhile."""
