@@ -159,7 +159,8 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
     batches = max(last["inference_count"] - first["inference_count"], 1)
     result = {
         "n_sources": n_sources, "seconds": round(elapsed, 1), "runtime": runtime,
-        "model": model, "hop_seconds": round(hop, 4), "load_average_1min_start": load_start,
+        "model": model, "max_batch_size": max_batch, "hop_seconds": round(hop, 4),
+        "load_average_1min_start": load_start,
         "load_average_1min_end": round(psutil.getloadavg()[0], 2),
         "dropped": int(last["dropped"] - first["dropped"]),
         "windows_min": min(windows), "windows_expected": round(expected, 1),

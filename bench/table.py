@@ -111,7 +111,9 @@ def _streams_rows(rows: list[list[str]]) -> None:
                      _met(fraction >= 0.85 if fraction is not None else None)])
 
 
-DEFAULT_STREAMS_RUNS = ("streams_default_300s", "streams_default_60s", "streams_default")
+DEFAULT_STREAMS_RUNS = (("streams_default_300s_batch32", "max batch 32"),
+                        ("streams_default_300s", "max batch 8"),
+                        ("streams_default_60s", "max batch 8"), ("streams_default", ""))
 """Single runs (bench.streams --model default --only N) of genred-default, in table order."""
 
 
@@ -126,13 +128,13 @@ def _default_model_rows(rows: list[list[str]]) -> None:
                      f"{summary['p99'] * 1000:.0f} ms (first window "
                      f"{lat['first_window_seconds'] * 1000:.0f} ms)",
                      f"p99 ≤ {lat['goal_seconds'] * 1000:.0f} ms", _met(lat["goal_met"])])
-    for name in DEFAULT_STREAMS_RUNS:
+    for name, batch in DEFAULT_STREAMS_RUNS:
         run = _load(name)
         if not run:
             continue
         split = run["cpu_split"]
-        rows.append([f"3. Streams, genred-default (Keras, {run['n_sources']} sources, hop "
-                     f"{run['hop_seconds']:.3f} s, {run['seconds']:.0f}-s run)",
+        rows.append([f"3. Streams, genred-default (Keras, {batch}, {run['n_sources']} sources, "
+                     f"hop {run['hop_seconds']:.3f} s, {run['seconds']:.0f}-s run)",
                      f"{run['dropped']} dropped, "
                      f"{'sustained' if run['sustained'] else 'not sustained'} (audio clock ≥ "
                      f"{run['audio_rate_min']:.2f} of wall); {run['mean_batch_size']} windows "
