@@ -100,6 +100,29 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     return path
 
 
+MODELS = ("vgg16", "default")
+"""Models the daemon benchmarks run: the random-weights VGG16, or the shipped genred-default."""
+
+
+def bench_model(model: str, runtime: str = "keras", quantize: str = "int8") -> Path:
+    """The artifact folder of ``model`` (one of MODELS) for ``runtime``."""
+    if model == "default":
+        return REPO_ROOT / "models" / "genred-default"
+    return ensure_tflite(quantize) if runtime == "tflite" else vgg16_artifact()
+
+
+def model_hop_seconds(model: str, hop_seconds: float) -> float:
+    """The configured hop after the daemon's rounding (BFFT bins, or musicnn patches)."""
+    if model == "default":
+        from models.musicnn.streaming import PATCH_SECONDS, hop_patches
+
+        return hop_patches(hop_seconds) * PATCH_SECONDS
+    from models.bfft import DEFAULT_PARAMS
+
+    bin_seconds = DEFAULT_PARAMS.samples_per_bin / DEFAULT_PARAMS.sample_rate_hz
+    return max(1, round(hop_seconds / bin_seconds)) * bin_seconds
+
+
 def vgg16_artifact() -> Path:
     """A random-weights VGG16 artifact in bench/.cache (built once, ~60 MB, not committed)."""
     folder = CACHE_DIR / "vgg16-random"

@@ -38,6 +38,11 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     "latency_tflite": (
         ["-m", "bench.latency", "--windows", "120", "--runtime", "tflite", "--quantize", "int8"],
         ["-m", "bench.latency", "--windows", "15", "--runtime", "tflite", "--quantize", "int8"]),
+    "latency_default": (
+        ["-m", "bench.latency", "--model", "default", "--windows", "60", "--name",
+         "latency_default"],
+        ["-m", "bench.latency", "--model", "default", "--windows", "10", "--name",
+         "latency_default"]),
     "fanout": (["-m", "bench.fanout", "--clients", "1000", "--stalled", "100", "--seconds", "40"],
                ["-m", "bench.fanout", "--clients", "300", "--stalled", "30", "--seconds", "10"]),
     "classify": (["-m", "bench.classify", "--repeats", "3"],
@@ -51,6 +56,11 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
                       ["-m", "bench.memory", "--seconds", "15", "--runtime", "tflite"]),
     "streams": (["-m", "bench.streams", "--seconds", "60", "--final-seconds", "300"],
                 ["-m", "bench.streams", "--seconds", "15", "--final-seconds", "20"]),
+    "streams_default": (
+        ["-m", "bench.streams", "--model", "default", "--only", "100", "--seconds", "300",
+         "--name", "streams_default_300s"],
+        ["-m", "bench.streams", "--model", "default", "--only", "8", "--seconds", "20",
+         "--name", "streams_default"]),
     "streams_tflite": (
         ["-m", "bench.streams", "--runtime", "tflite", "--seconds", "60", "--final-seconds",
          "300"],

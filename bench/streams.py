@@ -11,6 +11,7 @@ bench/results/inference.json); the best N is then re-run for ``--final-seconds``
 it holds; N-1, N-2, ... until one holds when it does not).
 
 Run: .venv/bin/python -m bench.streams [--seconds 60] [--final-seconds 300] [--start N]
+     [--model vgg16|default] (default = the shipped genred-default: hop 2 s -> 2.992 s)
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from typing import Any
 import psutil
 
 from bench.common import (
+    MODELS,
     RESULTS_DIR,
+    bench_model,
     daemon_process,
-    ensure_tflite,
+    model_hop_seconds,
     music_clips,
     setup_logging,
     summarize,
-    vgg16_artifact,
     write_result,
 )
 from daemon.harness import free_port, http_get, metric
@@ -40,20 +42,20 @@ from daemon.harness import free_port, http_get, metric
 _LOGGER = logging.getLogger("bench.streams")
 HOP_SECONDS = 2.0
 HOP_EXACT = 15 * 5906 / 44100
-"""The 2-s hop after rounding to whole time bins."""
+"""The 2-s hop after rounding to whole time bins (VGG16)."""
 
 
 def daemon_config(n_sources: int, runtime: str, max_batch: int,
-                  quantize: str = "int8") -> dict[str, Any]:
-    """N looped real-time file sources on the VGG16 artifact."""
+                  quantize: str = "int8", model: str = "vgg16") -> dict[str, Any]:
+    """N looped real-time file sources on the VGG16 (or the default) artifact."""
     clips = music_clips()
     if not clips:
         raise SystemExit("no clips in ../shared/data")
     step = max(1, len(clips) // max(n_sources, 1))
     sources = [{"name": f"s{i:02d}", "kind": "url", "url": str(clips[(i * step) % len(clips)]),
                 "loop": True, "realtime": True} for i in range(n_sources)]
-    model = ensure_tflite(quantize) if runtime == "tflite" else vgg16_artifact()
-    return {"model": str(model), "sources": sources, "log_level": "warning",
+    return {"model": str(bench_model(model, runtime, quantize)), "sources": sources,
+            "log_level": "warning",
             "window": {"hop_seconds": HOP_SECONDS},
             "inference": {"runtime": runtime, "max_batch_size": max_batch}}
 
@@ -110,23 +112,37 @@ def _wait_warm(port: int, n_sources: int, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = [s[2] for s in _snapshot(port)["sources"].values()]
-        if len(states) == n_sources and all(s in ("live", "silent") for s in states):
+        if len(states) == n_sources and all(s in ("live", "silent", "no_music")
+                                            for s in states):
             return
         time.sleep(1.0)
     raise RuntimeError(f"sources not warm after {timeout:.0f} s: {states}")
 
 
+def _wait_classified(port: int, n_windows: int, timeout: float) -> None:
+    """Until every source has ``n_windows`` classified windows (the warm-up burst is over)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(s[0] >= n_windows for s in _snapshot(port)["sources"].values()):
+            return
+        time.sleep(1.0)
+    _LOGGER.warning("not every source classified %d windows in %.0f s", n_windows, timeout)
+
+
 def sustain(n_sources: int, seconds: float, runtime: str = "keras",
-            max_batch: int = 8) -> dict[str, Any]:
+            max_batch: int = 8, model: str = "vgg16") -> dict[str, Any]:
     """One run with ``n_sources`` for ``seconds`` after warm-up; its figures."""
     port = free_port()
-    config = daemon_config(n_sources, runtime, max_batch)
+    config = daemon_config(n_sources, runtime, max_batch, model=model)
+    hop = model_hop_seconds(model, HOP_SECONDS)
     with daemon_process(config, port, f"streams-{n_sources}") as process:
         proc = psutil.Process(process.pid)
         rss_idle = _rss_mb(proc)[0]
-        _wait_warm(port, n_sources)
-        time.sleep(2 * HOP_EXACT)  # the first windows (and the model's first calls)
+        _wait_warm(port, n_sources, 120.0 + n_sources)  # 100 decoders start in turn
+        time.sleep(2 * hop)  # the first windows (and the model's first calls)
+        _wait_classified(port, 2, timeout=float(n_sources))  # default model: first 10 patches
         first = _snapshot(port)
+        load_start = round(psutil.getloadavg()[0], 2)
         cpu_start, split_start = proc.cpu_times(), _cpu_seconds(proc)
         rss, children = [], []
         while time.monotonic() - first["t"] < seconds:
@@ -139,10 +155,13 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
     elapsed = last["t"] - first["t"]
     windows = [last["sources"][n][0] - first["sources"][n][0] for n in first["sources"]]
     audio = [last["sources"][n][1] - first["sources"][n][1] for n in first["sources"]]
-    expected = elapsed / HOP_EXACT
+    expected = elapsed / hop
     batches = max(last["inference_count"] - first["inference_count"], 1)
     result = {
         "n_sources": n_sources, "seconds": round(elapsed, 1), "runtime": runtime,
+        "model": model, "max_batch_size": max_batch, "hop_seconds": round(hop, 4),
+        "load_average_1min_start": load_start,
+        "load_average_1min_end": round(psutil.getloadavg()[0], 2),
         "dropped": int(last["dropped"] - first["dropped"]),
         "windows_min": min(windows), "windows_expected": round(expected, 1),
         "audio_rate_min": round(min(audio) / elapsed, 4),
@@ -157,7 +176,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
         "ffmpeg_uss_mb_total": round(max(children), 1) if children else None,
     }
     result["window_shortfall_max"] = round(max(
-        a / HOP_EXACT - w for w, a in zip(windows, audio, strict=True)), 2)
+        a / hop - w for w, a in zip(windows, audio, strict=True)), 2)
     result["sustained"] = judge(result)
     _LOGGER.info("N=%d: %s", n_sources, {k: result[k] for k in (
         "sustained", "dropped", "windows_min", "windows_expected", "audio_rate_min",
@@ -171,7 +190,8 @@ def judge(run: dict[str, Any]) -> bool:
     paces looped files itself, so a source that falls behind is starved of CPU)."""
     shortfall = run.get("window_shortfall_max")
     if shortfall is None:  # older results: the slowest source's audio and fewest windows
-        shortfall = run["audio_rate_min"] * run["seconds"] / HOP_EXACT - run["windows_min"]
+        hop = run.get("hop_seconds", HOP_EXACT)
+        shortfall = run["audio_rate_min"] * run["seconds"] / hop - run["windows_min"]
     return run["dropped"] == 0 and shortfall <= 1.5 and run["audio_rate_min"] >= 0.99
 
 
@@ -205,13 +225,13 @@ def compute_limit(runtime: str) -> tuple[float | None, float | None]:
 
 
 def search(seconds: float, final_seconds: float, start: int | None, runtime: str,
-           max_batch: int) -> dict[str, Any]:
+           max_batch: int, model: str = "vgg16") -> dict[str, Any]:
     """Step N up from ``start`` while sustained, then confirm N and N+1 with long runs."""
     limit, best = compute_limit(runtime)
     n = start or (max(1, math.floor(0.85 * limit)) if limit else 4)
     runs = []
     while True:
-        runs.append(sustain(n, seconds, runtime, max_batch))
+        runs.append(sustain(n, seconds, runtime, max_batch, model))
         if not runs[-1]["sustained"]:
             if n == 1 or any(r["sustained"] for r in runs):
                 break
@@ -221,7 +241,7 @@ def search(seconds: float, final_seconds: float, start: int | None, runtime: str
             break
         n += 1
     good = max((r["n_sources"] for r in runs if r["sustained"]), default=0)
-    finals = confirm(good, final_seconds, runtime, max_batch)
+    finals = confirm(good, final_seconds, runtime, max_batch, model)
     confirmed = confirmed_streams(runs, finals)
     return {"runtime": runtime, "hop_seconds": round(HOP_EXACT, 4), "max_batch_size": max_batch,
             "compute_limit_streams": round(limit, 2) if limit else None,
@@ -230,17 +250,17 @@ def search(seconds: float, final_seconds: float, start: int | None, runtime: str
             "search_runs": runs, "final_runs": finals}
 
 
-def confirm(good: int, final_seconds: float, runtime: str, max_batch: int
-            ) -> list[dict[str, Any]]:
+def confirm(good: int, final_seconds: float, runtime: str, max_batch: int,
+            model: str = "vgg16") -> list[dict[str, Any]]:
     """Long runs from ``good`` down until one is sustained; then ``good + 1`` as the boundary
     when ``good`` itself held (a failed long run of N + 1 already shows it otherwise)."""
     finals: list[dict[str, Any]] = []
     for n in range(good, 0, -1):
-        finals.append(sustain(n, final_seconds, runtime, max_batch))
+        finals.append(sustain(n, final_seconds, runtime, max_batch, model))
         if finals[-1]["sustained"]:
             break
     if finals and finals[0]["sustained"]:
-        finals.append(sustain(good + 1, final_seconds, runtime, max_batch))
+        finals.append(sustain(good + 1, final_seconds, runtime, max_batch, model))
     return finals
 
 
@@ -252,6 +272,7 @@ def main() -> None:
     parser.add_argument("--start", type=int, help="first N (default: 85 %% of the limit)")
     parser.add_argument("--runtime", choices=("keras", "tflite"), default="keras")
     parser.add_argument("--max-batch", type=int, default=8)
+    parser.add_argument("--model", choices=MODELS, default="vgg16")
     parser.add_argument("--only", type=int, help="a single run with N sources (no search)")
     parser.add_argument("--name", default=None)
     parser.add_argument("--rejudge", action="store_true",
@@ -266,10 +287,10 @@ def main() -> None:
                                                              indent=2) + "\n")
         return
     if args.only:
-        result = sustain(args.only, args.seconds, args.runtime, args.max_batch)
+        result = sustain(args.only, args.seconds, args.runtime, args.max_batch, args.model)
     else:
         result = search(args.seconds, args.final_seconds, args.start, args.runtime,
-                        args.max_batch)
+                        args.max_batch, args.model)
     write_result(name, result)
 
 

@@ -1,7 +1,8 @@
 """Inference stage: batches the newest window of every source through one model call.
 
-The stage is model-agnostic: it is given ``predict_batch``, a blocking callable mapping stacked
-features of shape (N, ...) to probabilities of shape (N, n_labels). Sources :meth:`submit`
+The stage is model-agnostic: it is given ``predict_batch``, a blocking callable mapping a batch
+of N windows (by default their features stacked, shape (N, ...); ``collate`` makes it) to
+outputs of shape (N, n_outputs). Sources :meth:`submit`
 windows from the event loop; each source has one pending slot, so a window that was not yet
 classified when a newer one arrives is dropped (newest wins, the classifier never falls
 behind real time). :meth:`InferenceWorker.run` takes all pending windows, one per source, and
@@ -31,8 +32,9 @@ class WindowJob:
 
     source_name: str
     """Name of the audio source the window came from."""
-    features: np.ndarray
-    """Model input for this window, e.g. a (224, 224, 3) uint8 spectrogram image."""
+    features: Any
+    """Model input for this window, e.g. a (224, 224, 3) uint8 spectrogram image or a
+    reference to the source's patch cache (models/patch_serving.py)."""
     window_start_sample: int
     """First sample of the window, in samples since the source started (inclusive)."""
     window_end_sample: int
@@ -41,14 +43,18 @@ class WindowJob:
     """Sample rate of the sample counts above, in Hz."""
 
 
-PredictBatch = Callable[[np.ndarray], np.ndarray]
-"""Blocking model call: features (N, ...) -> probabilities (N, n_labels)."""
+PredictBatch = Callable[[Any], np.ndarray]
+"""Blocking model call: a collated batch of N windows -> outputs (N, n_outputs)."""
+Collate = Callable[[list[Any]], Any]
+"""The windows' features -> one predict_batch argument (default: np.stack)."""
 ResultCallback = Callable[[WindowJob, np.ndarray], Awaitable[None] | None]
 """Called with a job and its probability row (n_labels,); may be sync or async."""
 ErrorCallback = Callable[[WindowJob, BaseException], Awaitable[None] | None]
 """Called with each job of a failed batch and the exception; may be sync or async."""
 InferenceHook = Callable[[float, int], None]
 """Metrics hook: (inference seconds, batch size), called on the event loop per good batch."""
+DropHook = Callable[[str], None]
+"""Metrics hook: called with the source name of every dropped window, on the event loop."""
 
 
 class InferenceWorker:
@@ -61,11 +67,15 @@ class InferenceWorker:
         max_batch_size: int | None = None,
         on_inference: InferenceHook | None = None,
         thread_name: str = "genred-inference",
+        collate: Collate = np.stack,
+        on_drop: DropHook | None = None,
     ) -> None:
         """Wrap ``predict_batch``; batches hold at most ``max_batch_size`` windows (None: all)."""
         if max_batch_size is not None and max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1 or None, got {max_batch_size!r}")
         self._predict_batch = predict_batch
+        self._collate = collate
+        self._on_drop = on_drop
         self._max_batch_size = max_batch_size
         self._on_inference = on_inference
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
@@ -76,7 +86,8 @@ class InferenceWorker:
         self.windows_classified = 0
         """Windows whose probabilities were delivered to on_result."""
         self.windows_dropped = 0
-        """Windows replaced by a newer one of the same source before being classified."""
+        """Windows replaced by a newer one of the same source before being classified, or
+        gone stale while waiting (predict_batch gave an all-NaN row: its inputs were dropped)."""
         self.dropped_by_source: dict[str, int] = {}
         """windows_dropped split by source name."""
         self.batches = 0
@@ -105,8 +116,7 @@ class InferenceWorker:
         replaced = self._slots.get(source_name)
         self._slots[source_name] = window
         if replaced is not None:
-            self.windows_dropped += 1
-            self.dropped_by_source[source_name] = self.dropped_by_source.get(source_name, 0) + 1
+            self._count_drop(source_name)
             _LOGGER.debug(
                 "dropped unclassified window %s..%s of %s (newer window arrived)",
                 replaced.window_start_sample,
@@ -176,13 +186,29 @@ class InferenceWorker:
         if self._on_inference is not None:
             await self._call(self._on_inference, seconds, len(jobs))
         for job, row in zip(jobs, probabilities, strict=True):
+            if np.isnan(row).all():
+                _LOGGER.debug("window %s..%s of %s went stale before inference",
+                              job.window_start_sample, job.window_end_sample, job.source_name)
+                self._count_drop(job.source_name)
+                continue
             self.windows_classified += 1
             await self._call(on_result, job, row.copy())
 
-    def _predict_timed(self, features: list[np.ndarray]) -> tuple[np.ndarray, float]:
-        """Worker-thread body: stack, predict, check the output shape; returns (probs, seconds)."""
-        batch = np.stack(features)
+    def _count_drop(self, source_name: str) -> None:
+        """Count a dropped window of ``source_name`` and report it to the drop hook."""
+        self.windows_dropped += 1
+        self.dropped_by_source[source_name] = self.dropped_by_source.get(source_name, 0) + 1
+        if self._on_drop is not None:
+            try:
+                self._on_drop(source_name)
+            except Exception:
+                self.callback_errors += 1
+                _LOGGER.exception("drop hook %r failed", self._on_drop)
+
+    def _predict_timed(self, features: list[Any]) -> tuple[np.ndarray, float]:
+        """Worker-thread body: collate, predict, check the output shape; (outputs, seconds)."""
         started = time.perf_counter()
+        batch = self._collate(features)
         probabilities = np.asarray(self._predict_batch(batch))
         seconds = time.perf_counter() - started
         if probabilities.ndim != 2 or probabilities.shape[0] != len(features):

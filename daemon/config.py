@@ -68,7 +68,8 @@ class WindowConfig:
     """Rolling-window scheduling."""
 
     hop_seconds: float = 2.0
-    """Seconds between classifications (rounded to whole time bins)."""
+    """Seconds between classifications (rounded to the front-end's steps: whole BFFT time
+    bins, or whole 2.992-s patches for patch-head models)."""
     silence_rms_dbfs: float = -50.0
     """Windows whose newest hop is quieter than this RMS (dB re full scale) are 'silent'."""
 

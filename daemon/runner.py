@@ -14,6 +14,7 @@ from daemon.service import ModelHandle, Service
 from daemon.sources import SourceConfigError
 from models.contract import ArtifactError
 from models.loader import load_model
+from models.serving import serving_for
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,10 +39,10 @@ def load_model_handle(folder: str, runtime: str = "keras",
     _LOGGER.info("loaded model %s (%s, %d labels) from %s in %.1f s; inference on %s",
                  contract.name, contract.model_kind, len(contract.labels), folder,
                  time.monotonic() - started, loaded.predictor.describe())
+    serving = serving_for(loaded)
     return ModelHandle(name=contract.name, labels=contract.labels,
-                       frontend_name=contract.frontend_name,
-                       frontend_params=contract.frontend_params,
-                       predict_batch=loaded.predict_outputs)
+                       new_extractor=serving.new_extractor, predict_batch=serving.predict,
+                       collate=serving.collate)
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from daemon.redact import redact_optional
 from daemon.smoother import Smoother
 from daemon.sources import SourceConfig
 from daemon.windower import Window, Windower
-from models.features import make_extractor
+from models.features import FeatureExtractor
 from models.outcome import NO_MUSIC_THRESHOLD, split_outputs
 from models.resample import SAMPLE_RATE_HZ
 
@@ -32,22 +32,23 @@ _LOGGER = logging.getLogger(__name__)
 
 @dataclass
 class ModelHandle:
-    """What the service needs of a model: name, labels, front-end and a batch predictor.
+    """What the service needs of a model: name, labels, an extractor per source, a batch call.
 
-    ``predict_batch`` maps features (N, ...) to outputs (N, n_labels) or, for a model with
-    a no-music output, (N, n_labels + 1) whose last column is the no-music probability.
+    ``predict_batch`` maps ``collate(features of N windows)`` to outputs (N, n_labels) or, for
+    a model with a no-music output, (N, n_labels + 1) whose last column is the no-music
+    probability; it runs on the inference thread. The model kind chooses all three
+    (models/serving.py).
     """
 
     name: str
     labels: Sequence[str]
-    frontend_name: str
-    frontend_params: dict[str, Any]
-    predict_batch: Callable[[np.ndarray], np.ndarray]
+    new_extractor: Callable[[], FeatureExtractor]
+    predict_batch: Callable[[Any], np.ndarray]
+    collate: Callable[[list[Any]], Any] = np.stack
 
     def windower(self, hop_seconds: float, silence_rms_dbfs: float) -> Windower:
         """A fresh windower with this model's feature extractor."""
-        return Windower(make_extractor(self.frontend_name, self.frontend_params),
-                        SAMPLE_RATE_HZ, hop_seconds, silence_rms_dbfs)
+        return Windower(self.new_extractor(), SAMPLE_RATE_HZ, hop_seconds, silence_rms_dbfs)
 
 
 @dataclass
@@ -90,7 +91,8 @@ class Service:
         """Wall time of the inference batch whose results are being delivered."""
         self.worker = InferenceWorker(model.predict_batch,
                                       max_batch_size=config.inference.max_batch_size,
-                                      on_inference=self._on_inference)
+                                      on_inference=self._on_inference, collate=model.collate,
+                                      on_drop=self._on_drop)
         self.history = History(config.history) if config.history.enabled else None
         self.mqtt = (MqttPublisher(config.mqtt, sources=list(self._runtimes),
                                    model_name=model.name) if config.mqtt.url else None)
@@ -229,10 +231,7 @@ class Service:
             runtime.smoother.reset()
             runtime.no_music = False
         else:
-            dropped_before = self.worker.windows_dropped
             self.worker.submit(name, self._job(name, runtime, window))
-            if self.worker.windows_dropped > dropped_before:
-                self.metrics.windows_dropped.labels(source=name).inc()
         self._publish_state(name, runtime, silent=window.silent)
         self._count_overflows(name, runtime)
 
@@ -277,6 +276,10 @@ class Service:
             return
         runtime.published_message = runtime.message  # e.g. the demo's next clip: same state
         self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
+
+    def _on_drop(self, name: str) -> None:
+        """Metrics hook of the worker: a window of ``name`` was dropped."""
+        self.metrics.windows_dropped.labels(source=name).inc()
 
     def _on_inference(self, seconds: float, batch_size: int) -> None:
         """Metrics hook of the worker."""

@@ -1,10 +1,11 @@
-"""Rolling 30-s window per source: ring buffer + feature extractor, a window every hop."""
+"""Rolling 30-s window per source: feature extractor + recent audio, a window every hop."""
 
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +20,9 @@ _MIN_RMS = 1e-12
 class Window:
     """One due window of a source."""
 
-    features: np.ndarray | None
-    """The model input (e.g. the BFFT image); None when the window is silent."""
+    features: Any
+    """The model input (the BFFT image, or a reference to a source's patch cache); None when
+    the window is silent."""
     start_sample: int
     """First sample of the window, counted since the source started."""
     end_sample: int
@@ -32,28 +34,32 @@ class Window:
 
 
 class Windower:
-    """Feeds a source's audio to its extractor and yields a window every hop once warm."""
+    """Feeds a source's audio to its extractor and yields a window every hop once warm.
+
+    Windows end on the extractor's steps (BFFT: 0.134-s time bins; musicnn patch models:
+    2.992-s patches), so the hop is rounded to whole steps.
+    """
 
     def __init__(self, extractor: FeatureExtractor, sample_rate_hz: int, hop_seconds: float,
                  silence_rms_dbfs: float) -> None:
         self.extractor = extractor
         self.sample_rate_hz = sample_rate_hz
-        self.bin_samples = extractor.bin_samples
-        self.window_samples = extractor.window_samples
-        self.hop_bins = max(1, round(hop_seconds * sample_rate_hz / self.bin_samples))
+        self.hop_bins = extractor.hop_steps(hop_seconds)
+        """The hop in the extractor's steps (time bins or patches)."""
         self.silence_rms_dbfs = silence_rms_dbfs
-        self._ring = RingBuffer(self.window_samples + self.bin_samples)
-        self._window_bins = math.ceil(self.window_samples / self.bin_samples)
+        self._window_bins = extractor.window_steps
+        step_samples = extractor.step_end_sample(1)
+        self._ring = RingBuffer(max(extractor.audio_samples, self.hop_samples) + 2 * step_samples)
         self._next_due_bins = self._window_bins
 
     @property
     def hop_samples(self) -> int:
-        """Samples between consecutive windows."""
-        return self.hop_bins * self.bin_samples
+        """Samples between consecutive windows (the first hop's, for a fractional step)."""
+        return self.extractor.step_end_sample(self.hop_bins)
 
     @property
     def hop_seconds(self) -> float:
-        """The hop after rounding to whole time bins, in seconds."""
+        """The hop after rounding to whole steps, in seconds."""
         return self.hop_samples / self.sample_rate_hz
 
     @property
@@ -63,38 +69,42 @@ class Windower:
 
     @property
     def warm(self) -> bool:
-        """True once a whole window of audio is buffered."""
-        return self._ring.total_samples >= self._window_bins * self.bin_samples
+        """True once a whole window has been computed."""
+        return self.extractor.steps_done(self._ring.total_samples) >= self._window_bins
 
     @property
     def warm_fraction(self) -> float:
         """Share of the first window buffered so far (0..1)."""
-        return min(1.0, self._ring.total_samples / (self._window_bins * self.bin_samples))
+        first_window_samples = self.extractor.step_end_sample(self._window_bins)
+        return min(1.0, self._ring.total_samples / first_window_samples)
 
     def push(self, chunk: np.ndarray) -> Window | None:
         """Add contract-rate samples; returns the newest due window, if any."""
         self._ring.write(chunk)
         self.extractor.push(chunk)
-        n_bins = self._ring.total_samples // self.bin_samples
+        n_bins = self.extractor.steps_done(self._ring.total_samples)
         if n_bins < self._next_due_bins:
             return None
         skipped = (n_bins - self._next_due_bins) // self.hop_bins
         if skipped:
             _LOGGER.debug("chunk spanned %d extra hops; only the newest window is kept", skipped)
         self._next_due_bins += (skipped + 1) * self.hop_bins
-        return self._window(n_bins * self.bin_samples)
+        return self._window(n_bins)
 
-    def _window(self, end_sample: int) -> Window:
-        """Build the window ending at ``end_sample``."""
+    def _window(self, n_steps: int) -> Window:
+        """Build the window of the newest ``window_steps`` of ``n_steps`` steps."""
+        end_sample = self.extractor.step_end_sample(n_steps)
+        start_sample = self.extractor.step_end_sample(n_steps - self._window_bins)
         pending = self._ring.total_samples - end_sample
+        window_samples = end_sample - start_sample
 
         def window_audio() -> np.ndarray:
-            return self._ring.latest(self.window_samples + pending)[: self.window_samples]
+            return self._ring.latest(window_samples + pending)[:window_samples]
 
-        newest = self._ring.latest(self.hop_samples + pending)[: self.hop_samples]
+        hop_samples = end_sample - self.extractor.step_end_sample(n_steps - self.hop_bins)
+        newest = self._ring.latest(hop_samples + pending)[:hop_samples]
         rms = float(np.sqrt(np.mean(np.square(newest, dtype=np.float64))))
         rms_dbfs = 20.0 * math.log10(max(rms, _MIN_RMS) * math.sqrt(2.0))
         silent = rms_dbfs < self.silence_rms_dbfs
         features = None if silent else self.extractor.features(window_audio)
-        return Window(features, end_sample - self.window_samples, end_sample, rms_dbfs, silent)
-
+        return Window(features, start_sample, end_sample, rms_dbfs, silent)

@@ -2,8 +2,9 @@
 
 A front-end is what the daemon computes from a source's audio for a model (its contract
 parameters and its feature extractor); a model kind is the module defining the model's
-layers (imported before loading, so custom layers are known to Keras) and, for kinds that
-``genred train`` fits, the builder function. Entries name modules by string and are imported
+layers (imported before loading, so custom layers are known to Keras), for kinds that
+``genred train`` fits the builder function, and for kinds the daemon streams their own way
+(per-patch outputs cached and pooled) their serving. Entries name modules by string and are imported
 on first use, so this table imports neither Keras nor any model code.
 """
 
@@ -45,6 +46,9 @@ class ModelKind:
     """Name of the front-end its input comes from."""
     builder: str | None = None
     """'module:function(labels, weights=...)' used by ``genred train`` (None: not trained so)."""
+    serving: str | None = None
+    """'module:function(loaded_model)' giving how the daemon streams this kind (None: the
+    front-end's extractor makes each window's whole input; see models/serving.py)."""
 
     def load_module(self) -> None:
         """Import the kind's module so its custom layers are known to Keras."""
@@ -55,6 +59,10 @@ class ModelKind:
         if self.builder is None:
             raise ValueError(f"model kind {self.name!r} has no training builder")
         return _resolve(self.builder)(labels, weights=weights)
+
+    def make_serving(self, loaded: Any) -> Any:
+        """The kind's own serving of a loaded model (None when it has none)."""
+        return None if self.serving is None else _resolve(self.serving)(loaded)
 
 
 FRONTENDS: dict[str, FrontEnd] = {entry.name: entry for entry in (
@@ -67,7 +75,8 @@ FRONTENDS: dict[str, FrontEnd] = {entry.name: entry for entry in (
 MODEL_KINDS: dict[str, ModelKind] = {entry.name: entry for entry in (
     ModelKind("vgg16-bfft", "models.vgg16", bfft.FRONTEND_NAME, "models.vgg16:build_vgg16"),
     ModelKind("musicnn-head", "models.musicnn_head", musicnn_spec.FRONTEND_NAME),
-    ModelKind("musicnn-patch-head", "models.patch_head", musicnn_spec.FRONTEND_NAME),
+    ModelKind("musicnn-patch-head", "models.patch_head", musicnn_spec.FRONTEND_NAME,
+              serving="models.patch_serving:patch_serving"),
     ModelKind("tiny-cnn", "models.tiny", bfft.FRONTEND_NAME, "models.tiny:build_tiny_cnn"),
 )}
 

@@ -290,3 +290,22 @@ async def test_submit_rejects_mismatched_source_name() -> None:
 def test_bad_max_batch_size_rejected() -> None:
     with pytest.raises(ValueError):
         InferenceWorker(lambda batch: batch, max_batch_size=0)
+
+
+async def test_stale_rows_and_replaced_windows_are_dropped_and_reported(harness: Harness) -> None:
+    """An all-NaN output row means the window went stale: counted as dropped, not delivered."""
+    reported: list[str] = []
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        out = np.repeat(batch[:, :1, 0], 3, axis=1)
+        out[batch[:, 0, 0] < 0] = np.nan  # negative ids: stale windows
+        return out
+
+    worker = harness.start(predict, on_drop=reported.append,
+                           collate=lambda features: np.stack(features))
+    worker.submit("a", make_job("a", -1))
+    worker.submit("b", make_job("b", 5))
+    await harness.collector.wait_until(lambda: len(harness.collector.results) == 1)
+    assert harness.collector.result_ids() == [5]
+    assert worker.windows_dropped == 1 and worker.dropped_by_source == {"a": 1}
+    assert reported == ["a"] and worker.windows_classified == 1

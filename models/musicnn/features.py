@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from models.features import BinGrid
 from models.musicnn.melspec import musicnn_patches
 from models.musicnn.spec import INPUT_SHAPE, PARAMS
 from models.resample import resample
@@ -23,8 +24,9 @@ def window_patches(window_audio: np.ndarray, params: dict = PARAMS) -> np.ndarra
     return patches
 
 
-class MusicnnExtractor:
-    """Computes the window's patches from its audio when a window is due."""
+class MusicnnExtractor(BinGrid):
+    """Computes the window's patches from its audio when a window is due (offline classify;
+    the daemon streams patch-head models with models/patch_serving.py)."""
 
     def __init__(self, params: dict) -> None:
         self.params = params

@@ -1,0 +1,152 @@
+"""Serving of 'musicnn-patch-head' models: each 3-s patch computed and encoded once, windows pooled.
+
+Per source and hop:
+
+* event loop: :class:`PatchExtractor` pushes the chunk through
+  :class:`~models.musicnn.streaming.StreamingMusicnnMel` (each 16-kHz sample, STFT/mel frame
+  and 2.992-s patch once, on the grid from the stream start; ~0.5 ms of CPU per 2-s hop) and
+  queues completed patches in the source's :class:`~models.musicnn.patch_cache.PatchCache`;
+  a window is due when a patch completes (the hop rounded to whole patches), and its input is
+  a :class:`PatchWindow`, a reference to the cache and the window's newest patch;
+* inference thread (:meth:`PatchPooling.predict`): the queued patches of every source in the
+  batch go through patch encoder + head in one call (``encode``: patch -> head logits), the
+  logits are cached, and each window's output is softmax(mean of its 10 patch logits /
+  temperature), what the saved window model computes from the same patches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.loader import LoadedModel
+from models.musicnn.features import window_patches
+from models.musicnn.patch_cache import PatchCache, encode_pending
+from models.musicnn.spec import PARAMS
+from models.musicnn.streaming import StreamingMusicnnMel, hop_patches, patch_start_sample
+from models.serving import WindowServing
+
+_LOGGER = logging.getLogger(__name__)
+
+ENCODE_CHUNK_PATCHES = 16
+"""Patches per encoder call at most: ~20 ms per patch from 5 up, but 64 at once took the
+daemon from 0.8 to 2.0 GB (activations); a warm-up burst of many sources is cut in 16s."""
+HISTORY_PATCHES = 3
+"""Patch logits kept beyond the window: a window taken by the inference thread is pooled
+even when 3 newer patches (9 s) arrived meanwhile."""
+
+
+@dataclass(frozen=True)
+class PatchWindow:
+    """A due window of a patch model: the source's cache and the window's newest patch."""
+
+    cache: PatchCache
+    last_index: int
+    """Grid index of the window's newest patch."""
+
+
+class PatchExtractor:
+    """Streaming musicnn-mel patches into a per-source cache of patch logits; steps = patches."""
+
+    def __init__(self, n_patches: int, history: int = HISTORY_PATCHES) -> None:
+        self.frontend = StreamingMusicnnMel()
+        self.cache = PatchCache(n_patches, history)
+        self.window_steps = n_patches
+        self.window_samples = patch_start_sample(n_patches)
+        """A window's audio (10 patches = 1,319,472 samples = 29.920 s)."""
+        self.audio_samples = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        """Compute the frames and patches the samples complete; queue new patches."""
+        new = self.frontend.push(samples)
+        if new.patches.shape[0]:
+            self.cache.add(new.first_index, new.patches)
+
+    def steps_done(self, total_samples: int) -> int:
+        """Patches emitted so far (the front-end's count for the samples pushed)."""
+        return self.frontend.n_patches_total
+
+    def step_end_sample(self, n_steps: int) -> int:
+        """End of patch ``n_steps - 1``'s own audio (rounded down to a whole sample)."""
+        return patch_start_sample(n_steps)
+
+    def hop_steps(self, hop_seconds: float) -> int:
+        """A hop in whole patches (2 s -> 1 patch = 2.992 s)."""
+        return hop_patches(hop_seconds)
+
+    def features(self, window_samples: Callable[[], np.ndarray]) -> PatchWindow:
+        """The window of the newest patches (no audio read, no work)."""
+        return PatchWindow(self.cache, self.frontend.n_patches_total - 1)
+
+    def offline(self, window_audio: np.ndarray) -> np.ndarray:
+        """(10, 187, 96) patches of one window of 44.1 kHz audio, without streaming state."""
+        return window_patches(window_audio, PARAMS)
+
+
+class PatchPooling:
+    """Encodes queued patches to head logits (once each) and pools windows from the cache."""
+
+    def __init__(self, encode: Callable[[np.ndarray], np.ndarray], temperature: float,
+                 n_patches: int, n_outputs: int) -> None:
+        self.encode = encode
+        """(n, 187, 96) patches -> (n, n_outputs) head logits."""
+        self.temperature = float(temperature)
+        self.n_patches = int(n_patches)
+        self.n_outputs = int(n_outputs)
+
+    def new_extractor(self) -> PatchExtractor:
+        """A fresh streaming front-end and cache for one source."""
+        return PatchExtractor(self.n_patches)
+
+    def collate(self, features: list[PatchWindow]) -> list[PatchWindow]:
+        """The windows as they are (their patches live in the caches)."""
+        return list(features)
+
+    def predict(self, windows: Sequence[PatchWindow]) -> np.ndarray:
+        """Encode every queued patch of the windows' sources in one call, then pool each window.
+
+        A window whose oldest patches left the cache (the source ran more than the history
+        ahead of this thread, e.g. a file read faster than real time) gets a NaN row: stale.
+        """
+        caches = list({id(window.cache): window.cache for window in windows}.values())
+        encode_pending(caches, self.encode)
+        return np.stack([self._pool(window) for window in windows])
+
+    def _pool(self, window: PatchWindow) -> np.ndarray:
+        """softmax(mean patch logits / temperature) of one window; NaN when it went stale."""
+        try:
+            logits = window.cache.window_outputs(window.last_index).mean(axis=0)
+        except KeyError:
+            return np.full(self.n_outputs, np.nan, np.float32)
+        scaled = logits.astype(np.float64) / self.temperature
+        exp = np.exp(scaled - scaled.max())
+        return (exp / exp.sum()).astype(np.float32)
+
+
+def patch_serving(loaded: LoadedModel) -> Any:
+    """Patch pooling for the Keras runtime; a runtime without the stages serves whole windows."""
+    keras_model = getattr(loaded.predictor, "model", None)
+    if keras_model is None:
+        _LOGGER.info("%s: runtime without patch stages; each window's 10 patches are computed "
+                     "and encoded per hop", loaded.contract.name)
+        return WindowServing(loaded)
+    import keras
+
+    from models.patch_head import stage_models
+
+    encoder, head, temperature = stage_models(keras_model)
+    patch = keras.Input(shape=encoder.input_shape[1:], name="log_mel_patch")
+    patch_logits = keras.Model(patch, head(encoder(patch)), name="patch_logits")
+
+    def encode(patches: np.ndarray) -> np.ndarray:
+        return np.concatenate([
+            np.asarray(patch_logits.predict_on_batch(patches[i:i + ENCODE_CHUNK_PATCHES]),
+                       dtype=np.float32)
+            for i in range(0, patches.shape[0], ENCODE_CHUNK_PATCHES)])
+
+    contract = loaded.contract
+    return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs)

@@ -1,0 +1,60 @@
+"""How the daemon serves a loaded model: a feature extractor per source, one batch call per batch.
+
+Chosen by the model kind (``serving`` in models/registry.py). Kinds without their own serving
+get :class:`WindowServing`: the front-end's extractor makes each window's whole input, the
+inputs of a batch are stacked and run through the model. Patch-head models cache per-patch
+outputs instead (models/patch_serving.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from models.features import FeatureExtractor, make_extractor
+from models.loader import LoadedModel
+from models.registry import MODEL_KINDS
+
+
+class Serving(Protocol):
+    """A model as the daemon runs it."""
+
+    def new_extractor(self) -> FeatureExtractor:
+        """A fresh extractor for one source (event loop)."""
+        ...
+
+    def collate(self, features: list[Any]) -> Any:
+        """One batch from the due windows' features (event loop thread or worker, cheap)."""
+        ...
+
+    def predict(self, batch: Any) -> np.ndarray:
+        """Outputs (N, n_outputs) of a batch of N windows (inference thread)."""
+        ...
+
+
+class WindowServing:
+    """Each window's whole input from the front-end's extractor; the model maps stacked windows."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self._loaded = loaded
+
+    def new_extractor(self) -> FeatureExtractor:
+        """The contract front-end's extractor."""
+        contract = self._loaded.contract
+        return make_extractor(contract.frontend_name, contract.frontend_params)
+
+    def collate(self, features: list[Any]) -> np.ndarray:
+        """Stacked window inputs."""
+        return np.stack(features)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """The model's outputs for stacked windows."""
+        return self._loaded.predict_outputs(batch)
+
+
+def serving_for(loaded: LoadedModel) -> Serving:
+    """The model kind's own serving, else :class:`WindowServing`."""
+    kind = MODEL_KINDS.get(loaded.contract.model_kind)
+    own = kind.make_serving(loaded) if kind is not None else None
+    return own if own is not None else WindowServing(loaded)

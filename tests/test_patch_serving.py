@@ -1,0 +1,164 @@
+"""Patch-head serving: windows on the patch grid, each patch encoded once, pooled like the model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon.config import config_from_dict
+from daemon.service import Service
+from daemon.windower import Windower
+from models.musicnn.streaming import patch_ready_samples, patch_start_sample, stream_patches
+from models.patch_serving import PatchExtractor, PatchPooling
+from tests.test_musicnn_patch_cache import CountingEncoder, encode_offline
+from tests.test_musicnn_streaming import music_like
+
+RATE_HZ = 44100
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "genred-default"
+
+
+def feed(windower: Windower, audio: np.ndarray, chunk: int) -> list:
+    windows = []
+    for start in range(0, audio.shape[0], chunk):
+        window = windower.push(audio[start:start + chunk])
+        if window is not None:
+            windows.append(window)
+    return windows
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def test_windows_are_due_when_patches_complete() -> None:
+    windower = Windower(PatchExtractor(10), RATE_HZ, 2.0, -50.0)
+    assert windower.hop_bins == 1 and abs(windower.hop_seconds - 2.992) < 0.001
+    windows = feed(windower, music_like(45.0), 4410)
+    assert [w.features.last_index for w in windows] == list(range(9, 15))
+    for window in windows:
+        k = window.features.last_index
+        assert window.end_sample == patch_start_sample(k + 1)
+        assert window.start_sample == patch_start_sample(k - 9)
+    assert Windower(PatchExtractor(10), RATE_HZ, 6.0, -50.0).hop_bins == 2
+
+
+def test_window_is_due_in_the_chunk_that_completes_its_patch() -> None:
+    windower = Windower(PatchExtractor(10), RATE_HZ, 2.0, -50.0)
+    audio = music_like(31.0)
+    ready = patch_ready_samples(9)
+    assert windower.push(audio[:ready - 1]) is None and not windower.warm
+    window = windower.push(audio[ready - 1:ready])
+    assert window is not None and window.features.last_index == 9 and windower.warm
+
+
+def test_pooling_equals_the_window_formula_and_encodes_each_patch_once() -> None:
+    temperature, encoder = 2.0, CountingEncoder()
+    pooling = PatchPooling(encoder, temperature, n_patches=10, n_outputs=8)
+    windower = Windower(pooling.new_extractor(), RATE_HZ, 2.0, -50.0)
+    audio = music_like(50.0)
+    results = {}
+    for start in range(0, audio.shape[0], 4410):  # each window classified as it is due
+        window = windower.push(audio[start:start + 4410])
+        if window is not None:
+            results[window.features.last_index] = pooling.predict(
+                pooling.collate([window.features]))
+    reference = stream_patches(audio)
+    assert sorted(results) == list(range(9, reference.shape[0]))
+    assert sum(encoder.calls) == reference.shape[0] == len(set(encoder.keys))
+    for k, outputs in results.items():
+        expected = softmax(encode_offline(reference[k - 9:k + 1]).mean(0) / temperature)
+        np.testing.assert_allclose(outputs[0], expected, rtol=0, atol=1e-5)
+
+
+def test_a_slow_encoder_pools_the_window_it_was_given() -> None:
+    """Windows of two sources in one batch; newer patches arrive before the batch runs."""
+    pooling = PatchPooling(encode_offline, 1.0, n_patches=10, n_outputs=8)
+    a, b = pooling.new_extractor(), pooling.new_extractor()
+    audio = music_like(40.0)
+    first = patch_ready_samples(9)
+    a.push(audio[:first])
+    b.push(audio[:first])
+    windows = [a.features(lambda: audio), b.features(lambda: audio)]
+    a.push(audio[first:])  # 3 more patches reach a's cache before the inference thread runs
+    outputs = pooling.predict(windows)
+    reference = stream_patches(audio)
+    expected = softmax(encode_offline(reference[:10]).mean(0))
+    np.testing.assert_allclose(outputs, [expected, expected], rtol=0, atol=1e-5)
+
+
+def test_stale_window_is_a_nan_row() -> None:
+    pooling = PatchPooling(encode_offline, 1.0, n_patches=10, n_outputs=8)
+    extractor = pooling.new_extractor()
+    audio = music_like(60.0)
+    extractor.push(audio[:patch_ready_samples(9)])
+    window = extractor.features(lambda: audio)
+    extractor.push(audio[patch_ready_samples(9):])  # 10 patches later: window 0..9 is gone
+    outputs = pooling.predict([window, extractor.features(lambda: audio)])
+    assert np.isnan(outputs[0]).all() and np.isfinite(outputs[1]).all()
+
+
+class PacedSource:
+    """Chunks of a signal; before the chunk that completes a window, waits for the last result."""
+
+    def __init__(self, audio: np.ndarray, results: dict, chunk: int = 4410) -> None:
+        self.audio, self.results, self.chunk = audio, results, chunk
+
+    async def chunks(self):
+        for start in range(0, self.audio.shape[0], self.chunk):
+            end = start + self.chunk
+            due = [k for k in range(10, 40) if start < patch_ready_samples(k) <= end]
+            while due and due[0] - 1 not in self.results:
+                await asyncio.sleep(0.01)
+            yield self.audio[start:end]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_daemon_outputs_equal_the_saved_model(tmp_path: Path) -> None:
+    """genred-default through the service (windower, worker, cache) == predict_outputs."""
+    pytest.importorskip("keras")
+    from daemon.runner import load_model_handle
+    from models.loader import load_model
+
+    audio = music_like(42.0, seed=3)
+    placeholder = tmp_path / "unused.wav"  # the source is replaced by PacedSource
+    placeholder.write_bytes(b"")
+    config = config_from_dict({"server": {"port": 0}, "window": {"hop_seconds": 2.0},
+                               "sources": [{"name": "m", "kind": "url", "url": str(placeholder)}]})
+    service = Service(config, load_model_handle(str(MODEL_DIR)))
+    results: dict[int, np.ndarray] = {}
+    on_result = service._on_result
+
+    def record(job, outputs) -> None:
+        k = next(k for k in range(40) if patch_start_sample(k + 1) == job.window_end_sample)
+        results[k] = outputs
+        on_result(job, outputs)
+
+    service._on_result = record
+    service._runtimes["m"].source = PacedSource(audio, results)
+
+    async def run() -> None:
+        await asyncio.wait_for(service.start_server(), 10)
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        await asyncio.wait_for(until(lambda: 13 in results), 60)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(run())
+    assert sorted(results) == [9, 10, 11, 12, 13] and service.worker.windows_dropped == 0
+    reference = stream_patches(audio)
+    offline = load_model(MODEL_DIR).predict_outputs(
+        np.stack([reference[k - 9:k + 1] for k in sorted(results)]))
+    streamed = np.stack([results[k] for k in sorted(results)])
+    np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-4)
+
+
+async def until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.05)
