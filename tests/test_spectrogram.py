@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from daemon.harness import fake_model
+from daemon.service import ModelHandle
 from daemon.spectrogram import (
     MEL_RANGE,
     Spectrograms,
@@ -24,7 +25,7 @@ from daemon.spectrogram import (
 from daemon.windower import Windower
 from models.bfft import DEFAULT_PARAMS
 from models.features import BfftExtractor
-from models.patch_serving import PatchExtractor
+from models.patch_serving import PatchExtractor, PatchPooling
 from models.resample import SAMPLE_RATE_HZ
 from tests.daemon_helpers import write_tone_wav
 from tests.test_service import make_config, running
@@ -149,3 +150,37 @@ async def test_http_png_of_a_live_source_404_and_503(tmp_path) -> None:
     assert head[0] == 200 and head[2] == b""
     assert missing[0] == 404 and missing[1] == "application/json" and b"nope" in missing[2]
     assert warming[0] == 503 and b"warming up" in warming[2]
+
+
+def fake_patch_model() -> ModelHandle:
+    """A musicnn patch model (streamed patches, pooled logits) with a numpy encoder."""
+    def encode(patches: np.ndarray) -> np.ndarray:
+        return np.stack([patches[..., band].mean(axis=(1, 2))
+                         for band in (slice(0, 32), slice(32, 64), slice(64, 96))], axis=1)
+
+    pooling = PatchPooling(encode, temperature=1.0, n_patches=10, n_outputs=3)
+    return ModelHandle(name="fake-patches", labels=("low", "mid", "high"),
+                       new_extractor=pooling.new_extractor, predict_batch=pooling.predict,
+                       collate=pooling.collate)
+
+
+async def test_http_mel_patches_of_a_patch_model_and_the_token(tmp_path) -> None:
+    wav = write_tone_wav(tmp_path / "tone.wav", 6000, 40.0)
+    config = make_config([{"name": "f", "kind": "url", "url": str(wav), "realtime": False}],
+                         server={"port": 0, "token": "s3cret"})
+    async with running(config, fake_patch_model()) as service:
+        port = service.publisher.port
+        for _ in range(300):
+            status, content_type, body = await asyncio.to_thread(
+                fetch, port, "/sources/f/spectrogram.png?token=s3cret")
+            if status == 200:
+                break
+            assert status == 503, body
+            await asyncio.sleep(0.1)
+        unauthorized = await asyncio.to_thread(fetch, port, "/sources/f/spectrogram.png")
+    assert status == 200 and content_type == "image/png"
+    with Image.open(io.BytesIO(body)) as image:
+        assert image.size == (1870, 96)
+        picture = np.asarray(image.convert("RGB"))
+    assert loudest_row(picture) < 24  # 6 kHz: the top mel bands
+    assert unauthorized[0] == 401 and b"PNG" not in unauthorized[2]
