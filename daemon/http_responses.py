@@ -11,7 +11,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-            "connect-src 'self' ws: wss:")
+            "connect-src 'self' ws: wss:; img-src 'self'")
 
 
 async def without_body(pending: Awaitable[Response]) -> Response:

@@ -1,8 +1,8 @@
-"""WebSocket + HTTP front end: live predictions and status; /, /metrics, /healthz, /history.
+"""WebSocket + HTTP front end: live events; /, /metrics, /healthz, /history, spectrogram PNGs.
 
 One ``websockets`` server answers both protocols on one port; plain HTTP GETs are handled in
-``process_request`` (/history awaits its query, run in a worker thread). Each client
-(daemon/client.py) has a bounded drop-oldest queue drained by its own sender task, which
+``process_request`` (/history and the spectrograms await callbacks working in threads). Each
+client (daemon/client.py) has a bounded drop-oldest queue drained by its own sender task, which
 awaits ``send`` so the transport's write-buffer high-water mark (``write_limit``) stops
 draining for slow readers: per-client memory stays bounded by ``client_queue_size``
 messages + ``write_limit_bytes`` + one message.
@@ -39,6 +39,7 @@ from daemon.http_responses import HTML_CSP, http_response, is_upgrade, without_b
 from daemon.messages import Prediction
 from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from daemon.metrics import DaemonMetrics
+from daemon.spectrogram import source_of_path
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class _SourceRecord:
 
 HistoryQuery = Callable[[dict[str, list[str]]], Awaitable[list[dict[str, Any]]]]
 """Query parameters of GET /history -> JSON-ready rows (ValueError on a bad parameter)."""
+SpectrogramQuery = Callable[[str], Awaitable[Response]]
+"""Source name -> the answer of GET /sources/<name>/spectrogram.png."""
 
 
 class Publisher:
@@ -72,11 +75,13 @@ class Publisher:
 
     def __init__(self, server: ServerConfig, *, model_name: str, labels: Sequence[str],
                  metrics: DaemonMetrics, health: Callable[[], dict[str, Any]],
-                 history: HistoryQuery | None = None, write_limit_bytes: int = 32 * 1024,
-                 close_timeout_s: float = 1.0) -> None:
+                 history: HistoryQuery | None = None,
+                 spectrogram: SpectrogramQuery | None = None,
+                 write_limit_bytes: int = 32 * 1024, close_timeout_s: float = 1.0) -> None:
         self._host, self._requested_port = server.host, server.port
         self._model_name, self._labels = model_name, tuple(labels)
         self._metrics, self._health, self._history = metrics, health, history
+        self._spectrogram = spectrogram
         self._token = server.token or None
         self._allowed_origins = (None if server.allowed_origins is None
                                  else frozenset(server.allowed_origins))
@@ -267,6 +272,9 @@ class Publisher:
             return http_response(200, self._metrics.render(), METRICS_CONTENT_TYPE)
         if url.path == "/history" and self._history is not None:
             return self._history_response(url.query)
+        source = source_of_path(url.path)
+        if source is not None and self._spectrogram is not None:
+            return self._spectrogram(source)
         return http_response(404, "not found\n")
 
     async def _history_response(self, query: str) -> Response:

@@ -23,6 +23,7 @@ from daemon.publisher import Publisher
 from daemon.redact import redact_optional
 from daemon.smoother import Smoother
 from daemon.sources import SourceConfig
+from daemon.spectrogram import Spectrograms
 from daemon.windower import Window, Windower
 from models.features import FeatureExtractor
 from models.outcome import NO_MUSIC_THRESHOLD, split_outputs
@@ -96,9 +97,11 @@ class Service:
         self.history = History(config.history) if config.history.enabled else None
         self.mqtt = (MqttPublisher(config.mqtt, sources=list(self._runtimes),
                                    model_name=model.name) if config.mqtt.url else None)
+        self.spectrograms = Spectrograms({n: rt.windower for n, rt in self._runtimes.items()})
         self.publisher = Publisher(config.server, model_name=model.name, labels=model.labels,
                                    metrics=self.metrics, health=self.health,
-                                   history=self._query_history if self.history else None)
+                                   history=self._query_history if self.history else None,
+                                   spectrogram=self.spectrograms.response)
         self._observe_counts()
 
     def _observe_counts(self) -> None:
@@ -227,6 +230,7 @@ class Service:
             self._on_source_state(name, SourceState.LIVE, None)
         if window is None:
             return
+        self.spectrograms.on_window(name, window)
         if window.silent:
             runtime.smoother.reset()
             runtime.no_music = False

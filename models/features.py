@@ -93,6 +93,10 @@ class BfftExtractor(BinGrid):
         """The current 224x224x3 image (no recomputation of old columns)."""
         return self._streaming.image()
 
+    def columns_db(self) -> np.ndarray:
+        """The newest window's dB columns (n_time_bins, n_rows), a copy: the image uncoloured."""
+        return self._streaming.columns_db()
+
     def offline(self, window_audio: np.ndarray) -> np.ndarray:
         """The image of one window of contract-rate audio (whole-song classification)."""
         return bfft_image(window_audio, self.params.sample_rate_hz, self.params)

@@ -43,6 +43,7 @@ about 0.5 ms of CPU per 2-s hop with 0.1-s chunks (bench/musicnn_streaming.py).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from math import gcd
 
@@ -93,7 +94,8 @@ class NewPatches:
 class StreamingMusicnnMel:
     """44.1 kHz mono chunks -> musicnn log-mel patches on the stream's grid, each computed once."""
 
-    def __init__(self, input_rate_hz: int = INPUT_RATE_HZ, frame_batch: int = 32) -> None:
+    def __init__(self, input_rate_hz: int = INPUT_RATE_HZ, frame_batch: int = 32,
+                 keep_patches: int = 10) -> None:
         self.input_rate_hz = int(input_rate_hz)
         self.frame_batch = max(1, int(frame_batch))
         """Frames computed together (32 = 0.51 s); a patch is still emitted when it completes."""
@@ -106,6 +108,9 @@ class StreamingMusicnnMel:
         self._frames = np.zeros((PATCH_FRAMES, N_MELS), dtype=np.float32)
         self.n_frames_total = 0
         """Log-mel frames computed since the start."""
+        self.recent_patches: deque[np.ndarray] = deque(maxlen=keep_patches)
+        """The newest ``keep_patches`` patches as float16, oldest first (the daemon's picture of
+        what a patch model sees; 359 kB for 10)."""
         self._next_run_at = 0
         self._schedule()
 
@@ -175,6 +180,7 @@ class StreamingMusicnnMel:
             self.n_frames_total += take
             if slot + take == PATCH_FRAMES:
                 done.append(self._frames.copy())
+                self.recent_patches.append(self._frames.astype(np.float16))
         return np.stack(done) if done else _NO_PATCHES
 
 
