@@ -45,6 +45,8 @@ class ModelHandle:
     new_extractor: Callable[[], FeatureExtractor]
     predict_batch: Callable[[Any], np.ndarray]
     collate: Callable[[list[Any]], Any] = np.stack
+    prefetch: Callable[[list[Any]], Any] | None = None
+    """Work ahead of windows on the inference thread (patch models: encode new patches)."""
 
     def windower(self, hop_seconds: float, silence_rms_dbfs: float) -> Windower:
         """A fresh windower with this model's feature extractor."""
@@ -92,7 +94,7 @@ class Service:
         self.worker = InferenceWorker(model.predict_batch,
                                       max_batch_size=config.inference.max_batch_size,
                                       on_inference=self._on_inference, collate=model.collate,
-                                      on_drop=self._on_drop)
+                                      on_drop=self._on_drop, prefetch=model.prefetch)
         self.history = History(config.history) if config.history.enabled else None
         self.mqtt = (MqttPublisher(config.mqtt, sources=list(self._runtimes),
                                    model_name=model.name) if config.mqtt.url else None)
@@ -226,6 +228,9 @@ class Service:
         if runtime.source_state != SourceState.LIVE:
             self._on_source_state(name, SourceState.LIVE, None)
         if window is None:
+            work = runtime.windower.pending_work() if self.model.prefetch else None
+            if work is not None:
+                self.worker.submit_work(name, work)
             return
         if window.silent:
             runtime.smoother.reset()

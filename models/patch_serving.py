@@ -8,6 +8,10 @@ Per source and hop:
   queues completed patches in the source's :class:`~models.musicnn.patch_cache.PatchCache`;
   a window is due when a patch completes (the hop rounded to whole patches), and its input is
   a :class:`PatchWindow`, a reference to the cache and the window's newest patch;
+* inference thread, between windows (:meth:`PatchPooling.prefetch`): a source's new patches
+  are encoded as soon as they exist, also while the source warms up, so its first window
+  (like every later one) needs only its newest patch encoded: no warm-up burst when many
+  sources start together;
 * inference thread (:meth:`PatchPooling.predict`): the queued patches of every source in the
   batch go through patch encoder + head in one call (``encode``: patch -> head logits), the
   logits are cached, and each window's output is softmax(mean of its 10 patch logits /
@@ -59,12 +63,18 @@ class PatchExtractor:
         self.window_samples = patch_start_sample(n_patches)
         """A window's audio (10 patches = 1,319,472 samples = 29.920 s)."""
         self.audio_samples = 0
+        self._new_patches = False
 
     def push(self, samples: np.ndarray) -> None:
         """Compute the frames and patches the samples complete; queue new patches."""
         new = self.frontend.push(samples)
-        if new.patches.shape[0]:
+        self._new_patches = bool(new.patches.shape[0])
+        if self._new_patches:
             self.cache.add(new.first_index, new.patches)
+
+    def pending_work(self) -> PatchCache | None:
+        """The cache when the last push queued new patches (to encode ahead of the window)."""
+        return self.cache if self._new_patches else None
 
     def steps_done(self, total_samples: int) -> int:
         """Patches emitted so far (the front-end's count for the samples pushed)."""
@@ -101,6 +111,10 @@ class PatchPooling:
     def new_extractor(self) -> PatchExtractor:
         """A fresh streaming front-end and cache for one source."""
         return PatchExtractor(self.n_patches)
+
+    def prefetch(self, caches: Sequence[PatchCache]) -> int:
+        """Encode the queued patches of ``caches`` (warming sources) now; returns the count."""
+        return encode_pending(list({id(cache): cache for cache in caches}.values()), self.encode)
 
     def collate(self, features: list[PatchWindow]) -> list[PatchWindow]:
         """The windows as they are (their patches live in the caches)."""

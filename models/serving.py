@@ -8,6 +8,7 @@ outputs instead (models/patch_serving.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,9 +33,15 @@ class Serving(Protocol):
         """Outputs (N, n_outputs) of a batch of N windows (inference thread)."""
         ...
 
+    prefetch: Callable[[list[Any]], int] | None
+    """Work ahead of windows (inference thread): the extractors' ``pending_work`` items."""
+
 
 class WindowServing:
     """Each window's whole input from the front-end's extractor; the model maps stacked windows."""
+
+    prefetch = None
+    """Nothing to do between windows."""
 
     def __init__(self, loaded: LoadedModel) -> None:
         self._loaded = loaded
