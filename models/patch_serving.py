@@ -101,12 +101,15 @@ class PatchPooling:
     """Encodes queued patches to head logits (once each) and pools windows from the cache."""
 
     def __init__(self, encode: Callable[[np.ndarray], np.ndarray], temperature: float,
-                 n_patches: int, n_outputs: int) -> None:
+                 n_patches: int, n_outputs: int, with_scores: bool = False) -> None:
         self.encode = encode
         """(n, 187, 96) patches -> (n, n_outputs) head logits."""
         self.temperature = float(temperature)
         self.n_patches = int(n_patches)
         self.n_outputs = int(n_outputs)
+        self.patch_scores = self.n_patches if with_scores else 0
+        """Patches whose scores (logits / temperature, oldest first) follow each row's outputs
+        (daemon/change.py detects genre changes from them); 0: outputs only."""
 
     def new_extractor(self) -> PatchExtractor:
         """A fresh streaming front-end and cache for one source."""
@@ -131,14 +134,19 @@ class PatchPooling:
         return np.stack([self._pool(window) for window in windows])
 
     def _pool(self, window: PatchWindow) -> np.ndarray:
-        """softmax(mean patch logits / temperature) of one window; NaN when it went stale."""
+        """softmax(mean patch logits / temperature) of one window [+ its patch scores]; NaN
+        when it went stale."""
         try:
-            logits = window.cache.window_outputs(window.last_index).mean(axis=0)
+            patch_logits = window.cache.window_outputs(window.last_index)
         except KeyError:
-            return np.full(self.n_outputs, np.nan, np.float32)
-        scaled = logits.astype(np.float64) / self.temperature
+            return np.full(self.n_outputs * (1 + self.patch_scores), np.nan, np.float32)
+        scores = patch_logits.astype(np.float64) / self.temperature
+        scaled = scores.mean(axis=0)
         exp = np.exp(scaled - scaled.max())
-        return (exp / exp.sum()).astype(np.float32)
+        outputs = exp / exp.sum()
+        if self.patch_scores:
+            outputs = np.concatenate([outputs, scores.ravel()])
+        return outputs.astype(np.float32)
 
 
 def patch_serving(loaded: LoadedModel) -> Any:
@@ -163,4 +171,5 @@ def patch_serving(loaded: LoadedModel) -> Any:
             for i in range(0, patches.shape[0], ENCODE_CHUNK_PATCHES)])
 
     contract = loaded.contract
-    return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs)
+    return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs,
+                        with_scores=True)

@@ -35,6 +35,8 @@ class Serving(Protocol):
 
     prefetch: Callable[[list[Any]], int] | None
     """Work ahead of windows (inference thread): the extractors' ``pending_work`` items."""
+    patch_scores: int
+    """Patches whose scores follow the outputs in each row (daemon/change.py; 0: none)."""
 
 
 class WindowServing:
@@ -42,6 +44,8 @@ class WindowServing:
 
     prefetch = None
     """Nothing to do between windows."""
+    patch_scores = 0
+    """Rows are the outputs only."""
 
     def __init__(self, loaded: LoadedModel) -> None:
         self._loaded = loaded
