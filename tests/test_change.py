@@ -98,3 +98,27 @@ def test_weak_agreement_is_not_a_change() -> None:
 def test_change_patches_must_fit_the_window() -> None:
     with pytest.raises(ValueError, match="change_patches"):
         ChangeDetector(3, N_PATCHES, STEP, change_patches=11)
+
+
+def test_the_service_moves_the_label_on_a_detected_change(tmp_path) -> None:
+    """Rows with patch scores through Service._on_result: the label follows after 3 patches."""
+    from daemon.classifier import WindowJob
+    from daemon.config import config_from_dict
+    from daemon.service import ModelHandle, Service
+    from models.patch_serving import PatchExtractor
+
+    placeholder = tmp_path / "unused.wav"
+    placeholder.write_bytes(b"")
+    config = config_from_dict({"server": {"port": 0}, "sources": [
+        {"name": "m", "kind": "url", "url": str(placeholder)}]})
+    model = ModelHandle(name="fake", labels=["a", "b", "c"], patch_scores=N_PATCHES,
+                        new_extractor=lambda: PatchExtractor(N_PATCHES),
+                        predict_batch=lambda batch: np.empty((0, N_OUTPUTS)))
+    service = Service(config, model)
+    scores, labels = patch_scores([0] * 20 + [1] * 12), []
+    for last in range(N_PATCHES - 1, 32):
+        job = WindowJob("m", None, 0, end_of(last), 44100)
+        service._on_result(job, row_of(scores[last - N_PATCHES + 1:last + 1]))
+        labels.append(service._runtimes["m"].smoother.label_index)
+    assert labels.index(1) == 20 - (N_PATCHES - 1) + 2 and labels[-1] == 1
+    assert service._runtimes["m"].change.changes_detected == 1
