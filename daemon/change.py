@@ -36,7 +36,7 @@ class ChangeDetector:
     """Per source: detects a genre change in the newest patches and re-pools after it."""
 
     def __init__(self, n_labels: int, n_patches: int, step_samples: float,
-                 change_patches: int = 3, change_probability: float = 0.5) -> None:
+                 change_patches: int = 2, change_probability: float = 0.8) -> None:
         if not 1 <= change_patches <= n_patches:
             raise ValueError(f"change_patches must be in 1..{n_patches}, got {change_patches}")
         self.n_labels = int(n_labels)

@@ -38,10 +38,10 @@ class SmoothingConfig:
     """A new genre must lead the current one by this much smoothed probability..."""
     hysteresis_hops: int = 2
     """...for this many consecutive hops before the label changes."""
-    change_patches: int = 3
+    change_patches: int = 2
     """Patch-head models (daemon/change.py): when this many newest 3-s patches all lead with a
     genre other than the label (0: never)..."""
-    change_probability: float = 0.5
+    change_probability: float = 0.8
     """...and their pooled probability of it is at least this, the label moves at once."""
 
     def validate(self, path: str = "smoothing") -> None:

@@ -120,5 +120,5 @@ def test_the_service_moves_the_label_on_a_detected_change(tmp_path) -> None:
         job = WindowJob("m", None, 0, end_of(last), 44100)
         service._on_result(job, row_of(scores[last - N_PATCHES + 1:last + 1]))
         labels.append(service._runtimes["m"].smoother.label_index)
-    assert labels.index(1) == 20 - (N_PATCHES - 1) + 2 and labels[-1] == 1
+    assert labels.index(1) == 20 - (N_PATCHES - 1) + 1 and labels[-1] == 1  # 2nd new patch
     assert service._runtimes["m"].change.changes_detected == 1

@@ -46,7 +46,7 @@ SMOOTHERS = [("none", SmoothingConfig(alpha=1.0, hysteresis_margin=0.0, hysteres
                                                                hysteresis_margin=0.05)),
              ("EMA 0.2, no hysteresis", SmoothingConfig(alpha=0.2, hysteresis_margin=0.0,
                                                         hysteresis_hops=1))]
-CHANGES = [(0, 0.0), (2, 0.5), (2, 0.7), (3, 0.5), (3, 0.7), (4, 0.5)]
+CHANGES = [(0, 0.0), (2, 0.7), (2, 0.8), (2, 0.9), (3, 0.7), (3, 0.8), (3, 0.9), (4, 0.7)]
 """(change_patches, change_probability); 0 patches: no change detector."""
 
 
@@ -122,6 +122,7 @@ def replay(smoothing: SmoothingConfig, change: tuple[int, float], sequences: lis
                  and all(x == seq["b"] for x in labels[i:])]
         lags.append(ends[after[0]] - seq["switch"] if after else np.nan)
     return {"flicker_per_minute": round(flicker_changes / max(steady_minutes, 1e-9), 3),
+            "flicker_changes": flicker_changes, "steady_minutes": round(steady_minutes, 1),
             "lag_seconds_median": round(float(np.nanmedian(lags)), 1),
             "never_settled": int(np.sum(np.isnan(lags))), "accuracy": round(correct / total, 3)}
 
