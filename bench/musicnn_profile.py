@@ -1,7 +1,7 @@
 """musicnn embedding cost per 3-s patch vs the CPU's fp32 peak; where the FLOPs go; bf16; XLA.
 
-The encoder is ``MSD_musicnn`` cut at 'penultimate' (as models/musicnn_head.py's
-``embedding_model``), fed real patches (gtzan-mini ``*.00000.flac``, first 30 s, streamed
+The encoder is ``MSD_musicnn`` cut at 'penultimate' (as the former kind 'musicnn-head' used
+it), fed real patches (gtzan-mini ``*.00000.flac``, first 30 s, streamed
 grid). Every figure is recorded with the 1-min load average of the (shared) machine.
 
 Run: PYTHONPATH=. python -m bench.musicnn_profile [--seconds 4] (writes

@@ -58,7 +58,7 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
                 ["-m", "bench.streams", "--seconds", "15", "--final-seconds", "20"]),
     "streams_default": (
         ["-m", "bench.streams", "--model", "default", "--only", "100", "--seconds", "300",
-         "--name", "streams_default_300s"],
+         "--name", "streams_default_300s_workahead"],
         ["-m", "bench.streams", "--model", "default", "--only", "8", "--seconds", "20",
          "--name", "streams_default"]),
     "streams_tflite": (

@@ -111,7 +111,9 @@ def _streams_rows(rows: list[list[str]]) -> None:
                      _met(fraction >= 0.85 if fraction is not None else None)])
 
 
-DEFAULT_STREAMS_RUNS = (("streams_default_300s_batch32", "max batch 32"),
+DEFAULT_STREAMS_RUNS = (("streams_default_300s_workahead", "max batch 8, patches encoded as they "
+                         "exist, also while warming"),
+                        ("streams_default_300s_batch32", "max batch 32"),
                         ("streams_default_300s", "max batch 8"),
                         ("streams_default_60s", "max batch 8"), ("streams_default", ""))
 """Single runs (bench.streams --model default --only N) of genred-default, in table order."""

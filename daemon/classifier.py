@@ -8,6 +8,12 @@ classified when a newer one arrives is dropped (newest wins, the classifier neve
 behind real time). :meth:`InferenceWorker.run` takes all pending windows, one per source, and
 classifies them as one batch on a single dedicated worker thread, so inference never blocks
 the event loop and never runs concurrently with itself.
+
+Models with work ahead of windows (patch-head models: encode each 3-s patch as soon as it
+exists, also while a source warms up) take :meth:`InferenceWorker.submit_work`: one pending
+item per source, newest wins (an item refers to the source's queue of new patches, so a
+replaced item loses nothing and is not counted as dropped); windows go first, work fills the
+rest of a batch, on the same thread.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ ErrorCallback = Callable[[WindowJob, BaseException], Awaitable[None] | None]
 """Called with each job of a failed batch and the exception; may be sync or async."""
 InferenceHook = Callable[[float, int], None]
 """Metrics hook: (inference seconds, batch size), called on the event loop per good batch."""
+Prefetch = Callable[[list[Any]], Any]
+"""Blocking work ahead of windows (inference thread): the pending work items of N sources."""
 DropHook = Callable[[str], None]
 """Metrics hook: called with the source name of every dropped window, on the event loop."""
 
@@ -69,6 +77,7 @@ class InferenceWorker:
         thread_name: str = "genred-inference",
         collate: Collate = np.stack,
         on_drop: DropHook | None = None,
+        prefetch: Prefetch | None = None,
     ) -> None:
         """Wrap ``predict_batch``; batches hold at most ``max_batch_size`` windows (None: all)."""
         if max_batch_size is not None and max_batch_size < 1:
@@ -76,6 +85,8 @@ class InferenceWorker:
         self._predict_batch = predict_batch
         self._collate = collate
         self._on_drop = on_drop
+        self._prefetch = prefetch
+        self._work_slots: dict[str, Any] = {}
         self._max_batch_size = max_batch_size
         self._on_inference = on_inference
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
@@ -98,6 +109,10 @@ class InferenceWorker:
         """Windows in failed batches."""
         self.callback_errors = 0
         """Exceptions raised by on_result / on_error / on_inference (logged and survived)."""
+        self.prefetch_calls = 0
+        """prefetch calls (work ahead of windows) that ran."""
+        self.prefetch_errors = 0
+        """prefetch calls that raised (logged; the windows still run)."""
 
     @property
     def n_pending(self) -> int:
@@ -125,6 +140,13 @@ class InferenceWorker:
             )
         self._pending.set()
 
+    def submit_work(self, source_name: str, work: Any) -> None:
+        """Make ``work`` the pending work-ahead item of ``source_name`` (newest wins)."""
+        if self._closed or self._prefetch is None:
+            return
+        self._work_slots[source_name] = work
+        self._pending.set()
+
     async def run(self, on_result: ResultCallback, on_error: ErrorCallback | None = None) -> None:
         """Classify pending windows until cancelled or closed, reporting each job's result."""
         if self._closed:
@@ -137,9 +159,9 @@ class InferenceWorker:
                 await self._pending.wait()
                 if self._closed:
                     break
-                jobs = self._take_batch()
-                if jobs:
-                    await self._process(jobs, on_result, on_error)
+                jobs, work = self._take_batch()
+                if jobs or work:
+                    await self._process(jobs, work, on_result, on_error)
         finally:
             self._running = False
 
@@ -147,28 +169,31 @@ class InferenceWorker:
         """Stop accepting windows, end :meth:`run`, and shut the worker thread down (no wait)."""
         self._closed = True
         self._slots.clear()
+        self._work_slots.clear()
         self._pending.set()  # wake run() so it returns
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _take_batch(self) -> list[WindowJob]:
-        """Remove and return up to max_batch_size pending jobs, oldest-submitted source first."""
-        limit = self._max_batch_size if self._max_batch_size is not None else len(self._slots)
-        names = list(self._slots)[:limit]
-        jobs = [self._slots.pop(name) for name in names]
-        if not self._slots:
+    def _take_batch(self) -> tuple[list[WindowJob], list[Any]]:
+        """Up to max_batch_size pending jobs, then work items to fill the batch; oldest first."""
+        limit = self._max_batch_size or len(self._slots) + len(self._work_slots)
+        jobs = [self._slots.pop(name) for name in list(self._slots)[:limit]]
+        names = list(self._work_slots)[:limit - len(jobs)]
+        work = [self._work_slots.pop(name) for name in names]
+        if not self._slots and not self._work_slots:
             self._pending.clear()
-        return jobs
+        return jobs, work
 
     async def _process(
         self,
         jobs: list[WindowJob],
+        work: list[Any],
         on_result: ResultCallback,
         on_error: ErrorCallback | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
             probabilities, seconds = await loop.run_in_executor(
-                self._executor, self._predict_timed, [job.features for job in jobs]
+                self._executor, self._predict_timed, [job.features for job in jobs], work
             )
         except Exception as exc:  # any model failure must not stop the daemon
             self.errors += 1
@@ -181,6 +206,8 @@ class InferenceWorker:
             if on_error is not None:
                 for job in jobs:
                     await self._call(on_error, job, exc)
+            return
+        if not jobs:
             return
         self.batches += 1
         if self._on_inference is not None:
@@ -205,8 +232,17 @@ class InferenceWorker:
                 self.callback_errors += 1
                 _LOGGER.exception("drop hook %r failed", self._on_drop)
 
-    def _predict_timed(self, features: list[Any]) -> tuple[np.ndarray, float]:
-        """Worker-thread body: collate, predict, check the output shape; (outputs, seconds)."""
+    def _predict_timed(self, features: list[Any], work: list[Any]) -> tuple[np.ndarray, float]:
+        """Worker-thread body: work ahead, then collate, predict, check; (outputs, seconds)."""
+        if work and self._prefetch is not None:
+            try:
+                self._prefetch(work)
+                self.prefetch_calls += 1
+            except Exception:  # the windows' own call retries what was not done
+                self.prefetch_errors += 1
+                _LOGGER.exception("work ahead of windows failed for %d sources", len(work))
+        if not features:
+            return np.empty((0, 0), np.float32), 0.0
         started = time.perf_counter()
         batch = self._collate(features)
         probabilities = np.asarray(self._predict_batch(batch))

@@ -42,7 +42,8 @@ def load_model_handle(folder: str, runtime: str = "keras",
     serving = serving_for(loaded)
     return ModelHandle(name=contract.name, labels=contract.labels,
                        new_extractor=serving.new_extractor, predict_batch=serving.predict,
-                       collate=serving.collate)
+                       collate=serving.collate, prefetch=serving.prefetch,
+                       patch_scores=serving.patch_scores)
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

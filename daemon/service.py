@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from daemon.change import ChangeDetector, change_detector
 from daemon.classifier import InferenceWorker, WindowJob
 from daemon.config import Config
 from daemon.history import History
@@ -46,6 +47,10 @@ class ModelHandle:
     new_extractor: Callable[[], FeatureExtractor]
     predict_batch: Callable[[Any], np.ndarray]
     collate: Callable[[list[Any]], Any] = np.stack
+    prefetch: Callable[[list[Any]], Any] | None = None
+    """Work ahead of windows on the inference thread (patch models: encode new patches)."""
+    patch_scores: int = 0
+    """Patches whose scores follow the outputs in each row (daemon/change.py; 0: none)."""
 
     def windower(self, hop_seconds: float, silence_rms_dbfs: float) -> Windower:
         """A fresh windower with this model's feature extractor."""
@@ -68,6 +73,8 @@ class _SourceRuntime:
     overflows_seen: int = 0
     no_music: bool = False
     """Whether the newest classified window was no music."""
+    change: ChangeDetector | None = None
+    """Early genre changes from the patch scores (patch-head models)."""
 
 
 class Service:
@@ -88,12 +95,15 @@ class Service:
             )
             for s in config.sources
         }
+        for runtime in self._runtimes.values():
+            runtime.change = change_detector(config.smoothing, len(model.labels),
+                                             model.patch_scores, runtime.windower.extractor)
         self._batch_seconds = 0.0
         """Wall time of the inference batch whose results are being delivered."""
         self.worker = InferenceWorker(model.predict_batch,
                                       max_batch_size=config.inference.max_batch_size,
                                       on_inference=self._on_inference, collate=model.collate,
-                                      on_drop=self._on_drop)
+                                      on_drop=self._on_drop, prefetch=model.prefetch)
         self.history = History(config.history) if config.history.enabled else None
         self.mqtt = (MqttPublisher(config.mqtt, sources=list(self._runtimes),
                                    model_name=model.name) if config.mqtt.url else None)
@@ -229,6 +239,9 @@ class Service:
         if runtime.source_state != SourceState.LIVE:
             self._on_source_state(name, SourceState.LIVE, None)
         if window is None:
+            work = runtime.windower.pending_work() if self.model.prefetch else None
+            if work is not None:
+                self.worker.submit_work(name, work)
             return
         self.spectrograms.on_window(name, window)
         if window.silent:
@@ -298,7 +311,10 @@ class Service:
         self.metrics.windows_classified.labels(source=job.source_name).inc()
         self.metrics.source_inference_seconds.labels(source=job.source_name).observe(
             self._batch_seconds)
-        labels = self.model.labels
+        labels, to_smooth, moved = self.model.labels, outputs, False
+        if runtime.change is not None:
+            outputs, to_smooth, moved = runtime.change.update(
+                outputs, job.window_end_sample, runtime.smoother.label_index)
         genres, no_music = split_outputs(outputs[np.newaxis], len(labels))
         runtime.no_music = bool(no_music[0] >= NO_MUSIC_THRESHOLD)
         self._publish_state(job.source_name, runtime)
@@ -306,7 +322,9 @@ class Service:
             runtime.smoother.reset()
             return
         probabilities = genres[0]
-        smoothed = runtime.smoother.update(probabilities)
+        if moved:
+            runtime.smoother.reset()  # a genre change in the newest patches: follow it now
+        smoothed = runtime.smoother.update(split_outputs(to_smooth[np.newaxis], len(labels))[0][0])
         rate_hz = job.sample_rate_hz
         prediction = Prediction(
             source=job.source_name,

@@ -78,6 +78,10 @@ class Windower:
         first_window_samples = self.extractor.step_end_sample(self._window_bins)
         return min(1.0, self._ring.total_samples / first_window_samples)
 
+    def pending_work(self) -> Any:
+        """The extractor's work ahead of the next window (new patches to encode), or None."""
+        return self.extractor.pending_work()
+
     def push(self, chunk: np.ndarray) -> Window | None:
         """Add contract-rate samples; returns the newest due window, if any."""
         self._ring.write(chunk)

@@ -46,6 +46,9 @@ class FeatureExtractor(Protocol):
     def offline(self, window_audio: np.ndarray) -> np.ndarray:
         """Model input for one window of audio, without streaming state."""
 
+    def pending_work(self) -> Any:
+        """Work the model can do before the next window is due (new patches), or None."""
+
 
 class BinGrid:
     """Steps of whole time bins of ``bin_samples``; the window is ``window_samples``."""
@@ -74,6 +77,10 @@ class BinGrid:
     def hop_steps(self, hop_seconds: float) -> int:
         """A hop rounded to whole bins (2 s -> 15 bins = 2.009 s for the BFFT)."""
         return max(1, round(hop_seconds * SAMPLE_RATE_HZ / self.bin_samples))
+
+    def pending_work(self) -> None:
+        """None: a window's input needs no work ahead of the window."""
+        return None
 
 
 class BfftExtractor(BinGrid):

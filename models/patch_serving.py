@@ -8,6 +8,10 @@ Per source and hop:
   queues completed patches in the source's :class:`~models.musicnn.patch_cache.PatchCache`;
   a window is due when a patch completes (the hop rounded to whole patches), and its input is
   a :class:`PatchWindow`, a reference to the cache and the window's newest patch;
+* inference thread, between windows (:meth:`PatchPooling.prefetch`): a source's new patches
+  are encoded as soon as they exist, also while the source warms up, so its first window
+  (like every later one) needs only its newest patch encoded: no warm-up burst when many
+  sources start together;
 * inference thread (:meth:`PatchPooling.predict`): the queued patches of every source in the
   batch go through patch encoder + head in one call (``encode``: patch -> head logits), the
   logits are cached, and each window's output is softmax(mean of its 10 patch logits /
@@ -59,12 +63,18 @@ class PatchExtractor:
         self.window_samples = patch_start_sample(n_patches)
         """A window's audio (10 patches = 1,319,472 samples = 29.920 s)."""
         self.audio_samples = 0
+        self._new_patches = False
 
     def push(self, samples: np.ndarray) -> None:
         """Compute the frames and patches the samples complete; queue new patches."""
         new = self.frontend.push(samples)
-        if new.patches.shape[0]:
+        self._new_patches = bool(new.patches.shape[0])
+        if self._new_patches:
             self.cache.add(new.first_index, new.patches)
+
+    def pending_work(self) -> PatchCache | None:
+        """The cache when the last push queued new patches (to encode ahead of the window)."""
+        return self.cache if self._new_patches else None
 
     def steps_done(self, total_samples: int) -> int:
         """Patches emitted so far (the front-end's count for the samples pushed)."""
@@ -91,16 +101,23 @@ class PatchPooling:
     """Encodes queued patches to head logits (once each) and pools windows from the cache."""
 
     def __init__(self, encode: Callable[[np.ndarray], np.ndarray], temperature: float,
-                 n_patches: int, n_outputs: int) -> None:
+                 n_patches: int, n_outputs: int, with_scores: bool = False) -> None:
         self.encode = encode
         """(n, 187, 96) patches -> (n, n_outputs) head logits."""
         self.temperature = float(temperature)
         self.n_patches = int(n_patches)
         self.n_outputs = int(n_outputs)
+        self.patch_scores = self.n_patches if with_scores else 0
+        """Patches whose scores (logits / temperature, oldest first) follow each row's outputs
+        (daemon/change.py detects genre changes from them); 0: outputs only."""
 
     def new_extractor(self) -> PatchExtractor:
         """A fresh streaming front-end and cache for one source."""
         return PatchExtractor(self.n_patches)
+
+    def prefetch(self, caches: Sequence[PatchCache]) -> int:
+        """Encode the queued patches of ``caches`` (warming sources) now; returns the count."""
+        return encode_pending(list({id(cache): cache for cache in caches}.values()), self.encode)
 
     def collate(self, features: list[PatchWindow]) -> list[PatchWindow]:
         """The windows as they are (their patches live in the caches)."""
@@ -117,14 +134,19 @@ class PatchPooling:
         return np.stack([self._pool(window) for window in windows])
 
     def _pool(self, window: PatchWindow) -> np.ndarray:
-        """softmax(mean patch logits / temperature) of one window; NaN when it went stale."""
+        """softmax(mean patch logits / temperature) of one window [+ its patch scores]; NaN
+        when it went stale."""
         try:
-            logits = window.cache.window_outputs(window.last_index).mean(axis=0)
+            patch_logits = window.cache.window_outputs(window.last_index)
         except KeyError:
-            return np.full(self.n_outputs, np.nan, np.float32)
-        scaled = logits.astype(np.float64) / self.temperature
+            return np.full(self.n_outputs * (1 + self.patch_scores), np.nan, np.float32)
+        scores = patch_logits.astype(np.float64) / self.temperature
+        scaled = scores.mean(axis=0)
         exp = np.exp(scaled - scaled.max())
-        return (exp / exp.sum()).astype(np.float32)
+        outputs = exp / exp.sum()
+        if self.patch_scores:
+            outputs = np.concatenate([outputs, scores.ravel()])
+        return outputs.astype(np.float32)
 
 
 def patch_serving(loaded: LoadedModel) -> Any:
@@ -149,4 +171,5 @@ def patch_serving(loaded: LoadedModel) -> Any:
             for i in range(0, patches.shape[0], ENCODE_CHUNK_PATCHES)])
 
     contract = loaded.contract
-    return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs)
+    return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs,
+                        with_scores=True)

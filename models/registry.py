@@ -74,7 +74,6 @@ FRONTENDS: dict[str, FrontEnd] = {entry.name: entry for entry in (
 
 MODEL_KINDS: dict[str, ModelKind] = {entry.name: entry for entry in (
     ModelKind("vgg16-bfft", "models.vgg16", bfft.FRONTEND_NAME, "models.vgg16:build_vgg16"),
-    ModelKind("musicnn-head", "models.musicnn_head", musicnn_spec.FRONTEND_NAME),
     ModelKind("musicnn-patch-head", "models.patch_head", musicnn_spec.FRONTEND_NAME,
               serving="models.patch_serving:patch_serving"),
     ModelKind("tiny-cnn", "models.tiny", bfft.FRONTEND_NAME, "models.tiny:build_tiny_cnn"),

@@ -8,6 +8,7 @@ outputs instead (models/patch_serving.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,9 +33,19 @@ class Serving(Protocol):
         """Outputs (N, n_outputs) of a batch of N windows (inference thread)."""
         ...
 
+    prefetch: Callable[[list[Any]], int] | None
+    """Work ahead of windows (inference thread): the extractors' ``pending_work`` items."""
+    patch_scores: int
+    """Patches whose scores follow the outputs in each row (daemon/change.py; 0: none)."""
+
 
 class WindowServing:
     """Each window's whole input from the front-end's extractor; the model maps stacked windows."""
+
+    prefetch = None
+    """Nothing to do between windows."""
+    patch_scores = 0
+    """Rows are the outputs only."""
 
     def __init__(self, loaded: LoadedModel) -> None:
         self._loaded = loaded

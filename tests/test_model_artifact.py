@@ -180,4 +180,4 @@ def test_registry_is_consistent():
     assert trainable_kinds() == ["tiny-cnn", "vgg16-bfft"]
     assert all(kind.frontend in FRONTENDS for kind in MODEL_KINDS.values())
     with pytest.raises(ValueError, match="no training builder"):
-        MODEL_KINDS["musicnn-head"].build(LABELS, "none")
+        MODEL_KINDS["musicnn-patch-head"].build(LABELS, "none")

@@ -101,6 +101,48 @@ def test_stale_window_is_a_nan_row() -> None:
     assert np.isnan(outputs[0]).all() and np.isfinite(outputs[1]).all()
 
 
+def test_warming_patches_are_encoded_before_the_first_window() -> None:
+    """Work ahead: each patch encoded as it exists; the first window needs only its newest."""
+    from daemon.classifier import InferenceWorker, WindowJob
+
+    temperature, encoder = 1.5, CountingEncoder()
+    pooling = PatchPooling(encoder, temperature, n_patches=10, n_outputs=8)
+    audios = [music_like(33.0, seed=seed) for seed in range(3)]
+    windowers = [Windower(pooling.new_extractor(), RATE_HZ, 2.0, -50.0) for _ in audios]
+    results: dict[str, np.ndarray] = {}
+    encoded_when_due: dict[str, int] = {}
+
+    async def run() -> None:
+        worker = InferenceWorker(pooling.predict, max_batch_size=2, collate=pooling.collate,
+                                 prefetch=pooling.prefetch)
+        task = asyncio.create_task(worker.run(
+            lambda job, row: results.setdefault(job.source_name, row)))  # the first window
+        for start in range(0, audios[0].shape[0], 4410):
+            for index, (audio, windower) in enumerate(zip(audios, windowers, strict=True)):
+                name, cache = f"s{index}", windower.extractor.cache
+                window = windower.push(audio[start:start + 4410])
+                if window is None and windower.pending_work() is not None:
+                    worker.submit_work(name, windower.pending_work())
+                elif window is not None:
+                    encoded_when_due.setdefault(name, cache.n_encoded_total)
+                    worker.submit(name, WindowJob(name, window.features, window.start_sample,
+                                                  window.end_sample, RATE_HZ))
+            await asyncio.wait_for(until(lambda: all(
+                w.extractor.cache.n_encoded_total == w.extractor.cache.newest_index + 1
+                for w in windowers)), 10)  # the worker keeps up (the real daemon need not)
+        await asyncio.wait_for(until(lambda: len(results) == len(audios)), 10)
+        worker.close()
+        task.cancel()
+
+    asyncio.run(run())
+    assert encoded_when_due == {"s0": 9, "s1": 9, "s2": 9}
+    assert len(encoder.keys) == len(set(encoder.keys))  # each patch encoded once
+    assert max(encoder.calls) <= 2  # no burst: at most max_batch_size sources' patches per call
+    for index, audio in enumerate(audios):
+        expected = softmax(encode_offline(stream_patches(audio)[:10]).mean(0) / temperature)
+        np.testing.assert_allclose(results[f"s{index}"], expected, rtol=0, atol=1e-5)
+
+
 class PacedSource:
     """Chunks of a signal; before the chunk that completes a window, waits for the last result."""
 
@@ -152,10 +194,11 @@ def test_daemon_outputs_equal_the_saved_model(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert sorted(results) == [9, 10, 11, 12, 13] and service.worker.windows_dropped == 0
+    assert service.worker.prefetch_calls >= 1 and service.worker.prefetch_errors == 0
     reference = stream_patches(audio)
     offline = load_model(MODEL_DIR).predict_outputs(
         np.stack([reference[k - 9:k + 1] for k in sorted(results)]))
-    streamed = np.stack([results[k] for k in sorted(results)])
+    streamed = np.stack([results[k][:offline.shape[1]] for k in sorted(results)])
     np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-4)
 
 

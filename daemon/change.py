@@ -1,0 +1,100 @@
+"""Early genre changes from a window's per-patch scores (patch-head models), before smoothing.
+
+A 30-s window follows new music only once most of its patches hold it. A patch-head model's
+row also carries the window's per-patch scores (logits / temperature, oldest patch first;
+models/patch_serving.py), so this stage sees the newest patches on their own: when the newest
+``change_patches`` patches each lead with the same genre, their pooled probability of it is at
+least ``change_probability`` and it is not the current label, the music changed. Then the
+smoother restarts (the label moves at once) and, until the window holds only patches from
+after the change, the probabilities smoothed are the model's pooling over those patches only
+(softmax of their mean score); afterwards the window's own. Within a song the window's
+pooling keeps the label steady. Pure numpy, no asyncio; the smoother stays model-agnostic.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from daemon.smoother import SmoothingConfig
+    from models.features import FeatureExtractor
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def pooled_probabilities(scores: np.ndarray) -> np.ndarray:
+    """softmax(mean of patch scores): the model's window pooling over the given patches."""
+    mean = np.asarray(scores, dtype=np.float64).mean(axis=0)
+    exp = np.exp(mean - mean.max())
+    return exp / exp.sum()
+
+
+class ChangeDetector:
+    """Per source: detects a genre change in the newest patches and re-pools after it."""
+
+    def __init__(self, n_labels: int, n_patches: int, step_samples: float,
+                 change_patches: int = 2, change_probability: float = 0.8) -> None:
+        if not 1 <= change_patches <= n_patches:
+            raise ValueError(f"change_patches must be in 1..{n_patches}, got {change_patches}")
+        self.n_labels = int(n_labels)
+        """Genre columns (a model's no-music column, if any, is never a genre)."""
+        self.n_patches = int(n_patches)
+        self.step_samples = float(step_samples)
+        """Samples per patch (2.992 s x 44.1 kHz), to place windows on the patch grid."""
+        self.change_patches = int(change_patches)
+        self.change_probability = float(change_probability)
+        self.changes_detected = 0
+        self._since: int | None = None
+        """Grid index of the first patch after the newest detected change (None: none)."""
+        self._genre = -1
+        """The genre of that change."""
+
+    def reset(self) -> None:
+        """Forget a pending change (after silence, no music or a reconnect)."""
+        self._since = None
+
+    def update(self, row: np.ndarray, end_sample: int, label_index: int | None
+               ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(window outputs, outputs to smooth, changed now) of a row [outputs, patch scores]."""
+        row = np.asarray(row, dtype=np.float32)
+        n_outputs = row.shape[0] // (self.n_patches + 1)
+        outputs = row[:n_outputs]
+        scores = row[n_outputs:].reshape(self.n_patches, n_outputs)
+        last = round(end_sample / self.step_samples) - 1
+        """Grid index of the window's newest patch."""
+        changed = label_index is not None and self._detect(scores, last, label_index)
+        if self._since is None or last - self._since + 1 >= self.n_patches:
+            self._since = None
+            return outputs, outputs, changed
+        recent = scores[self._since - last - 1:]
+        return outputs, pooled_probabilities(recent).astype(np.float32), changed
+
+    def _detect(self, scores: np.ndarray, last: int, label_index: int) -> bool:
+        """True (and the change point kept) when the newest patches agree on a new genre."""
+        recent = scores[-self.change_patches:]
+        leaders = np.argmax(recent, axis=1)
+        genre = int(leaders[0])
+        if genre >= self.n_labels or genre == label_index or np.any(leaders != genre):
+            return False
+        since = last - self.change_patches + 1
+        if self._since is not None and (since <= self._since or genre == self._genre):
+            return False  # the change being followed
+        if pooled_probabilities(recent)[genre] < self.change_probability:
+            return False
+        _LOGGER.debug("genre change to %d detected in patches %d..%d", genre, since, last)
+        self._since, self._genre = since, genre
+        self.changes_detected += 1
+        return True
+
+
+def change_detector(smoothing: SmoothingConfig, n_labels: int, patch_scores: int,
+                    extractor: FeatureExtractor) -> ChangeDetector | None:
+    """A source's detector when the model gives patch scores and smoothing asks for one."""
+    if not patch_scores or not smoothing.change_patches:
+        return None
+    step_samples = extractor.step_end_sample(1000) / 1000
+    return ChangeDetector(n_labels, patch_scores, step_samples, smoothing.change_patches,
+                          smoothing.change_probability)

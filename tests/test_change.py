@@ -1,0 +1,124 @@
+"""Early genre changes from per-patch scores (daemon/change.py), with the smoother."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from daemon.change import ChangeDetector, pooled_probabilities
+from daemon.smoother import Smoother
+
+N_PATCHES, N_OUTPUTS, STEP = 10, 4, 131947.2
+"""3 genres + a no-music column, on the 2.992-s patch grid."""
+
+
+def patch_scores(genres: list[int], lead: float = 3.0, seed: int = 0) -> np.ndarray:
+    """Scores (n, N_OUTPUTS): each patch leads with its genre by ``lead``, plus noise."""
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(0.0, 0.3, (len(genres), N_OUTPUTS))
+    scores[np.arange(len(genres)), genres] += lead
+    return scores
+
+
+def row_of(scores: np.ndarray) -> np.ndarray:
+    """A patch-head row: window outputs, then its patch scores."""
+    return np.concatenate([pooled_probabilities(scores), scores.ravel()]).astype(np.float32)
+
+
+def end_of(last_index: int) -> int:
+    """End sample of the window whose newest patch is ``last_index``."""
+    return int((last_index + 1) * STEP)
+
+
+def replay(genres: list[int], detector: ChangeDetector) -> tuple[list[int], list[bool]]:
+    """Labels and detections of every window over a patch sequence."""
+    scores, smoother, labels, moves = patch_scores(genres), Smoother(3), [], []
+    for last in range(N_PATCHES - 1, len(genres)):
+        outputs, to_smooth, moved = detector.update(
+            row_of(scores[last - N_PATCHES + 1:last + 1]), end_of(last), smoother.label_index)
+        np.testing.assert_allclose(outputs, pooled_probabilities(
+            scores[last - N_PATCHES + 1:last + 1]), rtol=0, atol=1e-6)
+        if moved:
+            smoother.reset()
+        labels.append(smoother.update(to_smooth[:3] / to_smooth[:3].sum()).label_index)
+        moves.append(moved)
+    return labels, moves
+
+
+def test_a_change_moves_the_label_after_the_newest_patches_agree() -> None:
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=3)
+    labels, moves = replay([0] * 20 + [1] * 20, detector)
+    first_new = 20 - (N_PATCHES - 1)  # window index whose newest patch is the first of genre 1
+    assert labels[:first_new] == [0] * first_new
+    assert moves.index(True) == first_new + 2 and sum(moves) == 1  # on the 3rd new patch
+    assert labels[first_new + 2:] == [1] * (len(labels) - first_new - 2)  # and stays
+
+
+def test_without_the_detector_the_window_lags() -> None:
+    scores, smoother, labels = patch_scores([0] * 20 + [1] * 20), Smoother(3), []
+    for last in range(N_PATCHES - 1, 40):
+        probabilities = pooled_probabilities(scores[last - N_PATCHES + 1:last + 1])[:3]
+        labels.append(smoother.update(probabilities / probabilities.sum()).label_index)
+    assert labels.index(1) > 20 - (N_PATCHES - 1) + 4
+
+
+def test_re_pooling_covers_the_patches_since_the_change_until_the_window_is_new() -> None:
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=2)
+    scores = patch_scores([0] * 15 + [2] * 15)
+    for last in range(N_PATCHES - 1, 30):
+        window = scores[last - N_PATCHES + 1:last + 1]
+        new = last - 15 + 1
+        label = 0 if new <= 2 else 2  # the label moved on the detection
+        outputs, to_smooth, _ = detector.update(row_of(window), end_of(last), label)
+        if 2 <= new < N_PATCHES:
+            np.testing.assert_allclose(to_smooth, pooled_probabilities(scores[15:last + 1]),
+                                       rtol=0, atol=1e-6)
+        else:
+            np.testing.assert_allclose(to_smooth, outputs, rtol=0, atol=0)
+
+
+def test_steady_music_with_a_short_odd_passage_keeps_its_label() -> None:
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=3)
+    labels, moves = replay([0] * 15 + [1, 1] + [0] * 15 + [1, 2, 1] + [0] * 10, detector)
+    assert not any(moves) and set(labels) == {0}
+
+
+def test_no_music_patches_are_never_a_genre_change() -> None:
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=3)
+    _, moves = replay([0] * 15 + [3] * 10, detector)
+    assert not any(moves)
+
+
+def test_weak_agreement_is_not_a_change() -> None:
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=3, change_probability=0.99)
+    _, moves = replay([0] * 15 + [1] * 10, detector)
+    assert not any(moves)
+
+
+def test_change_patches_must_fit_the_window() -> None:
+    with pytest.raises(ValueError, match="change_patches"):
+        ChangeDetector(3, N_PATCHES, STEP, change_patches=11)
+
+
+def test_the_service_moves_the_label_on_a_detected_change(tmp_path) -> None:
+    """Rows with patch scores through Service._on_result: the label follows after 3 patches."""
+    from daemon.classifier import WindowJob
+    from daemon.config import config_from_dict
+    from daemon.service import ModelHandle, Service
+    from models.patch_serving import PatchExtractor
+
+    placeholder = tmp_path / "unused.wav"
+    placeholder.write_bytes(b"")
+    config = config_from_dict({"server": {"port": 0}, "sources": [
+        {"name": "m", "kind": "url", "url": str(placeholder)}]})
+    model = ModelHandle(name="fake", labels=["a", "b", "c"], patch_scores=N_PATCHES,
+                        new_extractor=lambda: PatchExtractor(N_PATCHES),
+                        predict_batch=lambda batch: np.empty((0, N_OUTPUTS)))
+    service = Service(config, model)
+    scores, labels = patch_scores([0] * 20 + [1] * 12), []
+    for last in range(N_PATCHES - 1, 32):
+        job = WindowJob("m", None, 0, end_of(last), 44100)
+        service._on_result(job, row_of(scores[last - N_PATCHES + 1:last + 1]))
+        labels.append(service._runtimes["m"].smoother.label_index)
+    assert labels.index(1) == 20 - (N_PATCHES - 1) + 1 and labels[-1] == 1  # 2nd new patch
+    assert service._runtimes["m"].change.changes_detected == 1
