@@ -246,8 +246,9 @@ def build_table() -> str:
     _fanout_rows(rows)
     _other_rows(rows)
     _library_rows(rows)
-    machines = [json.loads(p.read_text())["machine"] for p in sorted(RESULTS_DIR.glob("*.json"))
-                if not p.name.startswith("dev_")]
+    results = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))
+               if not p.name.startswith("dev_")]
+    machines = [r["machine"] for r in results if "machine" in r]  # tools' results have none
     if not machines:
         return "No results yet: run `.venv/bin/python -m bench.run_all`."
     first = machines[0]
