@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from bench.common import REPO_ROOT, RESULTS_DIR
+from bench.table_cells import load as _load
+from bench.table_cells import met as _met
+from bench.table_cells import summary_cell as _s
+from bench.table_default import default_model_rows
 
 README = REPO_ROOT / "bench" / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def _load(name: str) -> dict[str, Any] | None:
-    path = RESULTS_DIR / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _s(summary: dict[str, float], scale: float = 1.0, unit: str = "s", digits: int = 3) -> str:
-    """'median (p5–p95 a–b) unit' of a summarize() dict."""
-    if not summary or not summary.get("n"):
-        return "—"
-    m, lo, hi = (summary[k] * scale for k in ("median", "p5", "p95"))
-    return f"{m:.{digits}f} {unit} (p5–p95 {lo:.{digits}f}–{hi:.{digits}f})"
-
-
-def _met(ok: bool | None) -> str:
-    return "—" if ok is None else ("yes" if ok else "**no**")
 
 
 def _inference_rows(rows: list[list[str]]) -> None:
@@ -109,45 +95,6 @@ def _streams_rows(rows: list[list[str]]) -> None:
                      if limit else str(result["streams_sustained"]),
                      "≥ 85 % of the compute limit",
                      _met(fraction >= 0.85 if fraction is not None else None)])
-
-
-DEFAULT_STREAMS_RUNS = (("streams_default_300s_workahead", "max batch 8, patches encoded as they "
-                         "exist, also while warming"),
-                        ("streams_default_300s_batch32", "max batch 32"),
-                        ("streams_default_300s", "max batch 8"),
-                        ("streams_default_60s", "max batch 8"), ("streams_default", ""))
-"""Single runs (bench.streams --model default --only N) of genred-default, in table order."""
-
-
-def _default_model_rows(rows: list[list[str]]) -> None:
-    """genred-default (musicnn patch head, streamed): latency, streams, RSS, beside VGG16."""
-    lat = _load("latency_default")
-    if lat:
-        summary = lat["latency_seconds"]
-        rows.append([f"2. End-to-end latency, genred-default (Keras, {summary['n']} windows, "
-                     f"hop {lat['hop_seconds']:.3f} s, load {lat['load_average_1min']})",
-                     f"median {summary['median'] * 1000:.0f} ms, p99 "
-                     f"{summary['p99'] * 1000:.0f} ms (first window "
-                     f"{lat['first_window_seconds'] * 1000:.0f} ms)",
-                     f"p99 ≤ {lat['goal_seconds'] * 1000:.0f} ms", _met(lat["goal_met"])])
-    for name, batch in DEFAULT_STREAMS_RUNS:
-        run = _load(name)
-        if not run:
-            continue
-        split = run["cpu_split"]
-        rows.append([f"3. Streams, genred-default (Keras, {batch}, {run['n_sources']} sources, "
-                     f"hop {run['hop_seconds']:.3f} s, {run['seconds']:.0f}-s run)",
-                     f"{run['dropped']} dropped, "
-                     f"{'sustained' if run['sustained'] else 'not sustained'} (audio clock ≥ "
-                     f"{run['audio_rate_min']:.2f} of wall); {run['mean_batch_size']} windows "
-                     f"per batch, {run['inference_seconds_per_batch']:.3f} s per batch; "
-                     f"cores: inference {split['other_threads_cores']}, event loop "
-                     f"{split['event_loop_cores']}, decoders {split['decoders_cores']}, idle "
-                     f"{split['machine_idle_cores']}; load {run.get('load_average_1min_start')}"
-                     f"–{run.get('load_average_1min_end')}; RSS {run['rss_mb']['median']:.0f} MB"
-                     f" (+ ffmpeg USS {run['ffmpeg_uss_mb_total'] or 0:.0f} MB)",
-                     "≥ 100 sources, 5 min, 0 dropped",
-                     _met(run["sustained"] and run["n_sources"] >= 100 and run["seconds"] >= 290)])
 
 
 def _fanout_rows(rows: list[list[str]]) -> None:
@@ -242,7 +189,7 @@ def build_table() -> str:
     _inference_rows(rows)
     _latency_rows(rows)
     _streams_rows(rows)
-    _default_model_rows(rows)
+    default_model_rows(rows)
     _fanout_rows(rows)
     _other_rows(rows)
     _library_rows(rows)

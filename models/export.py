@@ -10,7 +10,10 @@ it, noting it in contract.json's ``extra``::
 (dynamic-range: int8 weights, activations quantized on the fly). The daemon uses the export
 when config.yaml says ``inference: {runtime: tflite}``; the contract's checks still apply.
 The interpreter is ``ai_edge_litert`` when installed, else ``tf.lite.Interpreter``
-(XNNPACK delegate, ``num_threads`` threads).
+(XNNPACK delegate, ``num_threads`` threads). A kind may export a stage instead of the whole
+model (``export_stage`` in models/registry.py): a patch model exports its per-patch stage,
+``"stage": "patch_logits"`` in the note, and its runtime pools windows
+(models/patch_tflite.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from models.contract import ArtifactError, update_contract
 from models.loader import load_artifact
+from models.registry import MODEL_KINDS
 from models.tflite_runtime import TFLITE_FILE
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,7 +43,8 @@ def export_tflite(folder: str | Path, quantize: str = "none", filename: str = TF
     folder = Path(folder)
     started = time.monotonic()
     loaded = load_artifact(folder)
-    converter = tf.lite.TFLiteConverter.from_keras_model(loaded.model)
+    graph, note = MODEL_KINDS[loaded.contract.model_kind].export_graph(loaded.model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(graph)
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
@@ -52,7 +57,7 @@ def export_tflite(folder: str | Path, quantize: str = "none", filename: str = TF
     partial.replace(path)
     update_contract(folder, extra={"tflite": {
         "file": filename, "quantize": quantize, "from": loaded.contract.model_file,
-        "bytes": len(flatbuffer), "tensorflow": tf.__version__}})
+        "bytes": len(flatbuffer), "tensorflow": tf.__version__, **note}})
     _LOGGER.info("exported %s (%s, %.1f MB) in %.1f s", path, quantize, len(flatbuffer) / 1e6,
                  time.monotonic() - started)
     return path

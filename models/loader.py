@@ -15,9 +15,13 @@ import numpy as np
 from models.artifact import open_keras
 from models.contract import ArtifactError, Contract, check_contract, check_io, read_contract
 from models.outcome import split_outputs
-from models.tflite_runtime import TflitePredictor
+from models.patch_tflite import PATCH_LOGITS, PatchLogitsPredictor
+from models.tflite_runtime import TflitePredictor, litert_available
 
-RUNTIMES = ("keras", "tflite")
+RUNTIMES = ("auto", "keras", "tflite")
+"""auto: the TFLite export when the artifact has one and LiteRT is installed (no TensorFlow
+import: less memory, faster start), else the Keras model."""
+TEMPERATURE_TOLERANCE = 1e-3
 
 
 class Predictor(Protocol):
@@ -76,9 +80,11 @@ def load_model(folder: str | Path, runtime: str = "keras",
     folder = Path(folder)
     contract = read_contract(folder)
     check_contract(contract)
+    if runtime == "auto":
+        runtime = auto_runtime(contract)
     if runtime == "tflite":
         path = _tflite_path(folder, contract)
-        predictor: Predictor = TflitePredictor(path, num_threads)
+        predictor: Predictor = _tflite_predictor(path, contract, num_threads)
         where = str(path)
     else:
         predictor, where = open_keras(folder, contract), str(folder)
@@ -89,6 +95,28 @@ def load_model(folder: str | Path, runtime: str = "keras",
 def load_artifact(folder: str | Path) -> LoadedModel:
     """Load and check an artifact's Keras model."""
     return load_model(folder, "keras")
+
+
+def auto_runtime(contract: Contract) -> str:
+    """'tflite' when the contract notes a TFLite export and LiteRT is installed, else 'keras'."""
+    return "tflite" if isinstance(contract.extra.get("tflite"), dict) and litert_available() \
+        else "keras"
+
+
+def _tflite_predictor(path: Path, contract: Contract, num_threads: int | None) -> Predictor:
+    """The export as a window predictor: the whole model, or a patch stage pooled per window."""
+    note = contract.extra["tflite"]
+    stage = note.get("stage")
+    if stage is None:
+        return TflitePredictor(path, num_threads)
+    if stage != PATCH_LOGITS:
+        raise ArtifactError(f"{path}: unknown exported stage {stage!r} (known: {PATCH_LOGITS})")
+    temperature = float(note["temperature"])
+    declared = contract.head.get("temperature")
+    if declared is not None and abs(float(declared) - temperature) > TEMPERATURE_TOLERANCE:
+        raise ArtifactError(f"{path}: exported with temperature {temperature}, the contract "
+                            f"says {declared}: a stale export (run genred export again)")
+    return PatchLogitsPredictor(path, contract.input_shape[0], temperature, num_threads)
 
 
 def _tflite_path(folder: Path, contract: Contract) -> Path:

@@ -22,6 +22,7 @@ from keras import layers
 
 from models.musicnn import load_musicnn
 from models.musicnn.spec import INPUT_SHAPE
+from models.patch_tflite import PATCH_LOGITS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -93,3 +94,18 @@ def stage_models(window_model: keras.Model) -> tuple[keras.Model, keras.Model, f
     head = window_model.get_layer(HEAD_LAYER).layer
     temperature = 1.0 / float(window_model.get_layer("temperature").scale)
     return encoder, head, temperature
+
+
+def patch_logits_model(window_model: keras.Model) -> tuple[keras.Model, float]:
+    """(patch -> head logits model, temperature) of a loaded window model: the per-patch stage
+    that streaming runs once per patch and ``genred export`` writes as TFLite."""
+    encoder, head, temperature = stage_models(window_model)
+    patch = keras.Input(shape=encoder.input_shape[1:], name="log_mel_patch")
+    return keras.Model(patch, head(encoder(patch)), name=PATCH_LOGITS), temperature
+
+
+def export_stage(window_model: keras.Model) -> tuple[keras.Model, dict]:
+    """What ``genred export`` converts for this kind: the patch-logits stage (the runtime
+    pools windows itself, with the contract's temperature)."""
+    model, temperature = patch_logits_model(window_model)
+    return model, {"stage": PATCH_LOGITS, "temperature": round(temperature, 6)}

@@ -32,13 +32,11 @@ from models.musicnn.features import window_patches
 from models.musicnn.patch_cache import PatchCache, encode_pending
 from models.musicnn.spec import PARAMS
 from models.musicnn.streaming import StreamingMusicnnMel, hop_patches, patch_start_sample
+from models.patch_tflite import ENCODE_CHUNK_PATCHES, PatchLogitsPredictor, pool_patch_logits
 from models.serving import WindowServing
 
 _LOGGER = logging.getLogger(__name__)
 
-ENCODE_CHUNK_PATCHES = 16
-"""Patches per encoder call at most: ~20 ms per patch from 5 up, but 64 at once took the
-daemon from 0.8 to 2.0 GB (activations); a warm-up burst of many sources is cut in 16s."""
 HISTORY_PATCHES = 3
 """Patch logits kept beyond the window: a window taken by the inference thread is pooled
 even when 3 newer patches (9 s) arrived meanwhile."""
@@ -140,29 +138,29 @@ class PatchPooling:
             patch_logits = window.cache.window_outputs(window.last_index)
         except KeyError:
             return np.full(self.n_outputs * (1 + self.patch_scores), np.nan, np.float32)
-        scores = patch_logits.astype(np.float64) / self.temperature
-        scaled = scores.mean(axis=0)
-        exp = np.exp(scaled - scaled.max())
-        outputs = exp / exp.sum()
+        outputs = pool_patch_logits(patch_logits, self.temperature)
         if self.patch_scores:
+            scores = patch_logits.astype(np.float64) / self.temperature
             outputs = np.concatenate([outputs, scores.ravel()])
         return outputs.astype(np.float32)
 
 
 def patch_serving(loaded: LoadedModel) -> Any:
-    """Patch pooling for the Keras runtime; a runtime without the stages serves whole windows."""
-    keras_model = getattr(loaded.predictor, "model", None)
+    """Patch pooling with the runtime's per-patch stage (Keras stages, or the TFLite export of
+    the patch-logits stage); a runtime without the stages serves whole windows."""
+    contract = loaded.contract
+    predictor = loaded.predictor
+    if isinstance(predictor, PatchLogitsPredictor):
+        return PatchPooling(predictor.encode, predictor.temperature, contract.input_shape[0],
+                            contract.n_outputs, with_scores=True)
+    keras_model = getattr(predictor, "model", None)
     if keras_model is None:
         _LOGGER.info("%s: runtime without patch stages; each window's 10 patches are computed "
-                     "and encoded per hop", loaded.contract.name)
+                     "and encoded per hop", contract.name)
         return WindowServing(loaded)
-    import keras
+    from models.patch_head import patch_logits_model
 
-    from models.patch_head import stage_models
-
-    encoder, head, temperature = stage_models(keras_model)
-    patch = keras.Input(shape=encoder.input_shape[1:], name="log_mel_patch")
-    patch_logits = keras.Model(patch, head(encoder(patch)), name="patch_logits")
+    patch_logits, temperature = patch_logits_model(keras_model)
 
     def encode(patches: np.ndarray) -> np.ndarray:
         return np.concatenate([
@@ -170,6 +168,5 @@ def patch_serving(loaded: LoadedModel) -> Any:
                        dtype=np.float32)
             for i in range(0, patches.shape[0], ENCODE_CHUNK_PATCHES)])
 
-    contract = loaded.contract
     return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs,
                         with_scores=True)

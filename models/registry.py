@@ -50,6 +50,11 @@ class ModelKind:
     """'module:function(loaded_model)' giving how the daemon streams this kind (None: the
     front-end's extractor makes each window's whole input; see models/serving.py)."""
 
+    export_stage: str | None = None
+    """'module:function(keras_model) -> (keras_model, note)': the graph ``genred export``
+    converts instead of the whole model, and what its runtime needs to know (None: the whole
+    model)."""
+
     def load_module(self) -> None:
         """Import the kind's module so its custom layers are known to Keras."""
         importlib.import_module(self.module)
@@ -59,6 +64,10 @@ class ModelKind:
         if self.builder is None:
             raise ValueError(f"model kind {self.name!r} has no training builder")
         return _resolve(self.builder)(labels, weights=weights)
+
+    def export_graph(self, model: Any) -> tuple[Any, dict[str, Any]]:
+        """(graph to export, note for the contract) of a loaded Keras model of this kind."""
+        return (model, {}) if self.export_stage is None else _resolve(self.export_stage)(model)
 
     def make_serving(self, loaded: Any) -> Any:
         """The kind's own serving of a loaded model (None when it has none)."""
@@ -75,7 +84,8 @@ FRONTENDS: dict[str, FrontEnd] = {entry.name: entry for entry in (
 MODEL_KINDS: dict[str, ModelKind] = {entry.name: entry for entry in (
     ModelKind("vgg16-bfft", "models.vgg16", bfft.FRONTEND_NAME, "models.vgg16:build_vgg16"),
     ModelKind("musicnn-patch-head", "models.patch_head", musicnn_spec.FRONTEND_NAME,
-              serving="models.patch_serving:patch_serving"),
+              serving="models.patch_serving:patch_serving",
+              export_stage="models.patch_head:export_stage"),
     ModelKind("tiny-cnn", "models.tiny", bfft.FRONTEND_NAME, "models.tiny:build_tiny_cnn"),
 )}
 

@@ -6,6 +6,7 @@ The interpreter is ``ai_edge_litert`` when installed, else ``tf.lite.Interpreter
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 import warnings
@@ -19,15 +20,20 @@ from models.contract import ArtifactError
 TFLITE_FILE = "model.tflite"
 
 
+def litert_available() -> bool:
+    """Whether the TensorFlow-free LiteRT interpreter (``ai_edge_litert``) is installed."""
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
 def _interpreter_class() -> Any:
     """ai_edge_litert's Interpreter when installed, else tf.lite.Interpreter."""
-    try:
+    if litert_available():
         from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806 - a class
-    return Interpreter
+        return Interpreter
+    import tensorflow as tf
+
+    return tf.lite.Interpreter
 
 
 class TflitePredictor:
@@ -51,6 +57,7 @@ class TflitePredictor:
         self._output = self._interpreter.get_output_details()[0]
         self._batch = 0
         self._lock = threading.Lock()
+        self._interpreter_name = "LiteRT" if litert_available() else "tf.lite"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -77,4 +84,4 @@ class TflitePredictor:
 
     def describe(self) -> str:
         """Runtime and thread count."""
-        return f"TFLite CPU, {self.num_threads} threads"
+        return f"TFLite CPU ({self._interpreter_name}), {self.num_threads} threads"

@@ -161,8 +161,10 @@ class PacedSource:
         """Nothing to release."""
 
 
-def test_daemon_outputs_equal_the_saved_model(tmp_path: Path) -> None:
-    """genred-default through the service (windower, worker, cache) == predict_outputs."""
+@pytest.mark.parametrize("runtime", ["keras", "tflite"])
+def test_daemon_outputs_equal_the_saved_model(tmp_path: Path, runtime: str) -> None:
+    """genred-default through the service (windower, worker, cache) == the Keras model's
+    predict_outputs, with the Keras stages or the TFLite patch stage."""
     pytest.importorskip("keras")
     from daemon.runner import load_model_handle
     from models.loader import load_model
@@ -172,7 +174,7 @@ def test_daemon_outputs_equal_the_saved_model(tmp_path: Path) -> None:
     placeholder.write_bytes(b"")
     config = config_from_dict({"server": {"port": 0}, "window": {"hop_seconds": 2.0},
                                "sources": [{"name": "m", "kind": "url", "url": str(placeholder)}]})
-    service = Service(config, load_model_handle(str(MODEL_DIR)))
+    service = Service(config, load_model_handle(str(MODEL_DIR), runtime=runtime))
     results: dict[int, np.ndarray] = {}
     on_result = service._on_result
 

@@ -27,19 +27,21 @@ from tqdm import tqdm
 _LOGGER = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 30.0
-_MODELS: dict[str, Any] = {}
+_MODELS: dict[tuple[str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def worker_model(model_dir: str) -> Any:
-    """The LoadedModel of ``model_dir``, loaded once per process (thread-safe)."""
+def worker_model(model_dir: str, runtime: str = "auto") -> Any:
+    """The LoadedModel of ``model_dir`` for ``runtime``, loaded once per process (thread-safe)."""
     with _MODELS_LOCK:
-        if model_dir not in _MODELS:
-            from models.loader import load_artifact
+        if (model_dir, runtime) not in _MODELS:
+            from models.loader import load_model
 
-            _MODELS[model_dir] = load_artifact(Path(model_dir))
-            _LOGGER.info("process %d loaded %s", os.getpid(), model_dir)
-        return _MODELS[model_dir]
+            loaded = load_model(Path(model_dir), runtime)
+            _MODELS[model_dir, runtime] = loaded
+            _LOGGER.info("process %d loaded %s (%s)", os.getpid(), model_dir,
+                         loaded.predictor.describe())
+        return _MODELS[model_dir, runtime]
 
 
 class ModelPreload(WorkerPlugin):
@@ -47,13 +49,15 @@ class ModelPreload(WorkerPlugin):
 
     name = "genred-model"
 
-    def __init__(self, model_dir: str) -> None:
+    def __init__(self, model_dir: str, runtime: str = "auto") -> None:
         self.model_dir = model_dir
         """Model folder, as the workers see it."""
+        self.runtime = runtime
+        """Runtime the tasks ask for (models.loader.RUNTIMES)."""
 
     def setup(self, worker: Any) -> None:
         """Load the model into the worker process's cache."""
-        worker_model(self.model_dir)
+        worker_model(self.model_dir, self.runtime)
 
 
 @dataclass

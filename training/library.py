@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from models.loader import RUNTIMES
 from models.outcome import SILENCE_RMS_DBFS
 from training import classify
 from training.classify import classify_task, format_song
@@ -79,9 +80,10 @@ def classify_library(args: argparse.Namespace) -> int:
     workers = max(1, min(args.workers, len(files)))
     results, errors = [], []
     with open_client(args.cluster, workers) as client:
-        task_args = (model_dir, args.hop_seconds, args.silence_dbfs, client is None)
+        task_args = (model_dir, args.hop_seconds, args.silence_dbfs, client is None,
+                     args.runtime)
         for outcome in run_tasks(client, classify_task, files, task_args,
-                                 ModelPreload(model_dir), desc="classifying"):
+                                 ModelPreload(model_dir, args.runtime), desc="classifying"):
             result = outcome.result or {"file": outcome.item, "error": outcome.error}
             if output is not None:
                 append_result(output, result)
@@ -133,6 +135,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="seconds between slice starts (30 = consecutive windows)")
     parser.add_argument("--silence-dbfs", type=float, default=SILENCE_RMS_DBFS,
                         help="slices quieter than this RMS level are silent, not a genre")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="auto: the artifact's TFLite export when it has one and LiteRT is "
+                             "installed (no TensorFlow: less memory), else Keras (default: "
+                             "%(default)s)")
     add_library_options(parser)
     parser.set_defaults(handler=run)
     return parser

@@ -1,0 +1,56 @@
+"""The TFLite runtime of 'musicnn-patch-head' models: the exported patch-logits stage, pooled.
+
+``genred export`` writes a patch model's per-patch stage ((187, 96) log-mel patch -> head
+logits, see :func:`models.patch_head.patch_logits_model`) as ``model.tflite``; this module
+runs it without TensorFlow (LiteRT) and pools each window as the Keras window model does:
+softmax(mean of the window's patch logits / temperature), the temperature being the
+contract's ``head.temperature``. The daemon's patch serving uses :meth:`encode` per new patch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from models.tflite_runtime import TflitePredictor
+
+PATCH_LOGITS = "patch_logits"
+"""Name of the per-patch stage (patch -> head logits), also the TFLite export's ``stage``."""
+ENCODE_CHUNK_PATCHES = 16
+"""Patches per encoder call at most: ~20 ms per patch from 5 up, but 64 at once took the
+daemon from 0.8 to 2.0 GB (activations); a warm-up burst of many sources is cut in 16s."""
+
+
+def pool_patch_logits(patch_logits: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(mean over patches of logits / temperature): (..., n_patches, n) -> (..., n)."""
+    scaled = (patch_logits.astype(np.float64) / float(temperature)).mean(axis=-2)
+    exp = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+class PatchLogitsPredictor:
+    """Windows (N, n_patches, 187, 96) -> pooled outputs (N, n_outputs) via a TFLite stage."""
+
+    def __init__(self, path: str | Path, n_patches: int, temperature: float,
+                 num_threads: int | None = None) -> None:
+        self.stage = TflitePredictor(path, num_threads)
+        self.n_patches = int(n_patches)
+        self.temperature = float(temperature)
+        self.input_shape = (self.n_patches, *self.stage.input_shape)
+        self.n_outputs = self.stage.n_outputs
+
+    def encode(self, patches: np.ndarray) -> np.ndarray:
+        """Head logits (n, n_outputs) of patches (n, 187, 96), at most 16 per call."""
+        return np.concatenate([self.stage.predict(patches[i:i + ENCODE_CHUNK_PATCHES])
+                               for i in range(0, patches.shape[0], ENCODE_CHUNK_PATCHES)])
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """Pooled outputs (N, n_outputs) float32 of a batch of windows."""
+        patch_logits = self.encode(windows.reshape(-1, *self.stage.input_shape))
+        return pool_patch_logits(
+            patch_logits.reshape(windows.shape[0], self.n_patches, -1), self.temperature)
+
+    def describe(self) -> str:
+        """Runtime, threads and the per-patch form."""
+        return f"{self.stage.describe()}, per-patch stage"
