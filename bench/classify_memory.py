@@ -6,7 +6,10 @@ worker; its peak RSS is its own ``ru_maxrss`` (the ffmpeg decoder, a separate pr
 a few MB, is not counted). x real time is end to end: interpreter start, TensorFlow import,
 model load, decoding, front-end and inference.
 
-Run: .venv/bin/python -m bench.classify_memory [--minutes 30,120] [--model DIR]
+The runtime is ``genred classify``'s default (``auto``: the shipped TFLite export run by LiteRT,
+TensorFlow never imported); ``--runtimes auto,keras`` adds the Keras model for comparison.
+
+Run: .venv/bin/python -m bench.classify_memory [--minutes 30,120] [--runtimes auto,keras]
 """
 
 from __future__ import annotations
@@ -40,20 +43,22 @@ def long_song(minutes: int) -> Path:
     return target
 
 
-def measure(model: Path, song: Path, minutes: int) -> dict[str, Any]:
+def measure(model: Path, song: Path, minutes: int, runtime: str = "auto") -> dict[str, Any]:
     """Peak RSS and x real time of one ``genred classify --workers 1`` process."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.perf_counter()
-    done = subprocess.run([PYTHON, "-c", CHILD, "classify", str(model), str(song), "--json",
-                           "--workers", "1"], capture_output=True, text=True, env=env,
-                          cwd=REPO_ROOT, timeout=RUN_TIMEOUT_SECONDS, check=True)
+    command = [PYTHON, "-c", CHILD, "classify", str(model), str(song), "--json", "--workers",
+               "1", "--runtime", runtime]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT,
+                          timeout=RUN_TIMEOUT_SECONDS, check=True)
     seconds = time.perf_counter() - started
     line = [x for x in done.stderr.splitlines() if x.startswith("MAXRSS_KB")][-1]
     rss_mb = int(line.split()[1]) / 1024
-    out = {"minutes": minutes, "max_rss_mb": round(rss_mb), "wall_seconds": round(seconds, 1),
-           "x_realtime": round(minutes * 60 / seconds, 1), "loadavg_after": os.getloadavg()}
-    _LOGGER.info("%d min: max RSS %.0f MB, %.1f s, %.1fx real time", minutes, rss_mb, seconds,
-                 out["x_realtime"])
+    out = {"minutes": minutes, "runtime": runtime, "max_rss_mb": round(rss_mb),
+           "wall_seconds": round(seconds, 1), "x_realtime": round(minutes * 60 / seconds, 1),
+           "loadavg_after": os.getloadavg()}
+    _LOGGER.info("%s, %d min: max RSS %.0f MB, %.1f s, %.1fx real time", runtime, minutes,
+                 rss_mb, seconds, out["x_realtime"])
     return out
 
 
@@ -62,11 +67,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", default="30,120")
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--runtimes", default="auto,keras")
     args = parser.parse_args()
     setup_logging()
     result: dict[str, Any] = {"model": Path(args.model).name, "machine_before": machine()}
-    result["runs"] = [measure(Path(args.model), long_song(int(m)), int(m))
-                      for m in args.minutes.split(",")]
+    result["runs"] = [measure(Path(args.model), long_song(int(m)), int(m), runtime)
+                      for runtime in args.runtimes.split(",") for m in args.minutes.split(",")]
     write_result("classify_memory", result)
 
 

@@ -43,6 +43,13 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
          "latency_default"],
         ["-m", "bench.latency", "--model", "default", "--windows", "10", "--name",
          "latency_default"]),
+    "latency_default_tflite": (
+        ["-m", "bench.latency", "--model", "default", "--runtime", "tflite", "--windows", "60",
+         "--name", "latency_default_tflite"],
+        ["-m", "bench.latency", "--model", "default", "--runtime", "tflite", "--windows", "10",
+         "--name", "latency_default_tflite"]),
+    "tflite_default": (["-m", "bench.tflite_default", "--repeats", "15"],
+                       ["-m", "bench.tflite_default", "--repeats", "3"]),
     "fanout": (["-m", "bench.fanout", "--clients", "1000", "--stalled", "100", "--seconds", "40"],
                ["-m", "bench.fanout", "--clients", "300", "--stalled", "30", "--seconds", "10"]),
     "classify": (["-m", "bench.classify", "--repeats", "3"],
@@ -61,6 +68,11 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
          "--name", "streams_default_300s_workahead"],
         ["-m", "bench.streams", "--model", "default", "--only", "8", "--seconds", "20",
          "--name", "streams_default"]),
+    "streams_default_tflite": (
+        ["-m", "bench.streams", "--model", "default", "--runtime", "tflite", "--only", "100",
+         "--seconds", "300", "--name", "streams_default_tflite_300s"],
+        ["-m", "bench.streams", "--model", "default", "--runtime", "tflite", "--only", "8",
+         "--seconds", "20", "--name", "streams_default_tflite"]),
     "streams_tflite": (
         ["-m", "bench.streams", "--runtime", "tflite", "--seconds", "60", "--final-seconds",
          "300"],

@@ -165,8 +165,10 @@ def _library_rows(rows: list[list[str]]) -> None:
     memory = _load("classify_memory")
     if memory:
         for run in memory["runs"]:
+            runtime = {"auto": "auto = TFLite fp32, LiteRT", "keras": "Keras"}.get(
+                run.get("runtime", "keras"), run.get("runtime"))
             rows.append([f"9. Streamed `genred classify`, {run['minutes']}-min file "
-                         f"({memory['model']}, 1 process)",
+                         f"({memory['model']}, runtime {runtime}, 1 process)",
                          f"max RSS {run['max_rss_mb']} MB; {run['x_realtime']}× real time end "
                          f"to end (load {run['loadavg_after'][0]:.1f} after)",
                          "RSS ≤ 600 MB, ≥ 100×",
