@@ -12,9 +12,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.artifact import open_keras
+from models.artifact import KerasPredictor, open_keras
 from models.contract import ArtifactError, Contract, check_contract, check_io, read_contract
 from models.outcome import split_outputs
+from models.precision import POLICIES, check_precision, with_precision
 from models.tflite_runtime import TflitePredictor
 
 RUNTIMES = ("keras", "tflite")
@@ -65,14 +66,19 @@ class LoadedModel:
         return split_outputs(self.predict_outputs(features), len(self.labels))[0]
 
 
-def load_model(folder: str | Path, runtime: str = "keras",
-               num_threads: int | None = None) -> LoadedModel:
+def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | None = None,
+               precision: str = "float32") -> LoadedModel:
     """Load and check an artifact for ``runtime``; any problem raises ArtifactError naming it.
 
-    ``num_threads``: TFLite interpreter threads (None = every core).
+    ``num_threads``: TFLite interpreter threads (None = every core). ``precision``: Keras
+    compute precision (models.precision.PRECISIONS; weights stay float32).
     """
     if runtime not in RUNTIMES:
         raise ArtifactError(f"unknown runtime {runtime!r} (known: {RUNTIMES})")
+    check_precision(precision)
+    if runtime == "tflite" and precision != "float32":
+        raise ArtifactError(f"precision {precision} is for the keras runtime; for a smaller "
+                            f"TFLite model use: genred export --quantize float16")
     folder = Path(folder)
     contract = read_contract(folder)
     check_contract(contract)
@@ -82,6 +88,9 @@ def load_model(folder: str | Path, runtime: str = "keras",
         where = str(path)
     else:
         predictor, where = open_keras(folder, contract), str(folder)
+        if precision != "float32":
+            predictor = KerasPredictor(with_precision(predictor.model, precision),
+                                       POLICIES[precision])
     check_io(predictor.input_shape, predictor.n_outputs, contract, where)
     return LoadedModel(contract=contract, predictor=predictor, folder=folder)
 
