@@ -91,6 +91,8 @@ class InferenceConfig:
     """keras: the artifact's Keras model; tflite: its TFLite export (``genred export``)."""
     num_threads: int | None = None
     """tflite: interpreter threads (null = every core)."""
+    precision: Literal["float32", "bfloat16", "float16"] = "float32"
+    """keras: compute precision (bfloat16/float16: mixed policy, weights stay float32)."""
 
     def validate(self, path: str) -> None:
         """Range checks."""
@@ -98,6 +100,11 @@ class InferenceConfig:
                self.max_batch_size)
         check(self.runtime in ("keras", "tflite"), f"{path}.runtime",
                "must be one of ['keras', 'tflite']", self.runtime)
+        check(self.precision in ("float32", "bfloat16", "float16"), f"{path}.precision",
+               "must be one of ['float32', 'bfloat16', 'float16']", self.precision)
+        check(self.runtime == "keras" or self.precision == "float32", f"{path}.precision",
+               "is for runtime keras (tflite: genred export --quantize float16)",
+               self.precision)
         check(self.num_threads is None or 1 <= self.num_threads <= 256,
                f"{path}.num_threads", "must be in 1..256 or null", self.num_threads)
 

@@ -31,15 +31,17 @@ _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def worker_model(model_dir: str) -> Any:
-    """The LoadedModel of ``model_dir``, loaded once per process (thread-safe)."""
+def worker_model(model_dir: str, precision: str = "float32") -> Any:
+    """The LoadedModel of ``model_dir`` (Keras, ``precision``), loaded once per process
+    (thread-safe)."""
+    key = f"{model_dir}@{precision}"
     with _MODELS_LOCK:
-        if model_dir not in _MODELS:
-            from models.loader import load_artifact
+        if key not in _MODELS:
+            from models.loader import load_model
 
-            _MODELS[model_dir] = load_artifact(Path(model_dir))
-            _LOGGER.info("process %d loaded %s", os.getpid(), model_dir)
-        return _MODELS[model_dir]
+            _MODELS[key] = load_model(Path(model_dir), precision=precision)
+            _LOGGER.info("process %d loaded %s (%s)", os.getpid(), model_dir, precision)
+        return _MODELS[key]
 
 
 class ModelPreload(WorkerPlugin):
@@ -47,13 +49,14 @@ class ModelPreload(WorkerPlugin):
 
     name = "genred-model"
 
-    def __init__(self, model_dir: str) -> None:
+    def __init__(self, model_dir: str, precision: str = "float32") -> None:
         self.model_dir = model_dir
         """Model folder, as the workers see it."""
+        self.precision = precision
 
     def setup(self, worker: Any) -> None:
         """Load the model into the worker process's cache."""
-        worker_model(self.model_dir)
+        worker_model(self.model_dir, self.precision)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from models.outcome import SILENCE_RMS_DBFS
+from models.precision import PRECISIONS
 from training import classify
 from training.classify import classify_task, format_song
 from training.errors import InputError
@@ -79,9 +80,10 @@ def classify_library(args: argparse.Namespace) -> int:
     workers = max(1, min(args.workers, len(files)))
     results, errors = [], []
     with open_client(args.cluster, workers) as client:
-        task_args = (model_dir, args.hop_seconds, args.silence_dbfs, client is None)
+        task_args = (model_dir, args.hop_seconds, args.silence_dbfs, client is None,
+                     args.precision)
         for outcome in run_tasks(client, classify_task, files, task_args,
-                                 ModelPreload(model_dir), desc="classifying"):
+                                 ModelPreload(model_dir, args.precision), desc="classifying"):
             result = outcome.result or {"file": outcome.item, "error": outcome.error}
             if output is not None:
                 append_result(output, result)
@@ -133,6 +135,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="seconds between slice starts (30 = consecutive windows)")
     parser.add_argument("--silence-dbfs", type=float, default=SILENCE_RMS_DBFS,
                         help="slices quieter than this RMS level are silent, not a genre")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="Keras compute precision (bfloat16/float16: mixed, see "
+                             "bench/README.md; default: %(default)s)")
     add_library_options(parser)
     parser.set_defaults(handler=run)
     return parser
