@@ -33,6 +33,9 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
         ["-m", "bench.inference", "--runtime", "tflite", "--quantize", "int8", "--no-peak",
          "--repeats", "4", "--name", "inference_tflite"]),
     "tflite": (["-m", "bench.tflite", "--repeats", "20"], ["-m", "bench.tflite", "--repeats", "4"]),
+    "precision": (["-m", "bench.precision"],
+                  ["-m", "bench.precision", "--clips-per-genre", "1", "--vgg-clips", "2",
+                   "--rounds", "1"]),
     "latency": (["-m", "bench.latency", "--windows", "120"],
                 ["-m", "bench.latency", "--windows", "15"]),
     "latency_tflite": (

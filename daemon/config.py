@@ -19,6 +19,8 @@ from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
 from daemon.yamlsafe import load_yaml
+from models.loader import RUNTIMES
+from models.precision import PRECISIONS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,17 +89,25 @@ class InferenceConfig:
 
     max_batch_size: int = 8
     """Most windows run in one inference batch."""
-    runtime: Literal["keras", "tflite"] = "keras"
-    """keras: the artifact's Keras model; tflite: its TFLite export (``genred export``)."""
+    runtime: str = "keras"
+    """keras: the artifact's Keras model; tflite: its TFLite export (``genred export``); auto:
+    the export when the artifact has one (and LiteRT is installed), else Keras."""
     num_threads: int | None = None
     """tflite: interpreter threads (null = every core)."""
+    precision: str = "float32"
+    """keras: compute precision (bfloat16/float16: mixed policy, weights stay float32)."""
 
     def validate(self, path: str) -> None:
         """Range checks."""
         check(1 <= self.max_batch_size <= 256, f"{path}.max_batch_size", "must be in 1..256",
                self.max_batch_size)
-        check(self.runtime in ("keras", "tflite"), f"{path}.runtime",
-               "must be one of ['keras', 'tflite']", self.runtime)
+        check(self.runtime in RUNTIMES, f"{path}.runtime", f"must be one of {list(RUNTIMES)}",
+              self.runtime)
+        check(self.precision in PRECISIONS, f"{path}.precision",
+              f"must be one of {list(PRECISIONS)}", self.precision)
+        check(self.runtime != "tflite" or self.precision == "float32", f"{path}.precision",
+               "is for runtime keras (tflite: genred export --quantize float16)",
+               self.precision)
         check(self.num_threads is None or 1 <= self.num_threads <= 256,
                f"{path}.num_threads", "must be in 1..256 or null", self.num_threads)
 

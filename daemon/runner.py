@@ -23,16 +23,16 @@ class StartupError(Exception):
     """The daemon cannot start (missing model, unknown device, port in use...)."""
 
 
-def load_model_handle(folder: str, runtime: str = "keras",
-                      num_threads: int | None = None) -> ModelHandle:
+def load_model_handle(folder: str, runtime: str = "keras", num_threads: int | None = None,
+                      precision: str = "float32") -> ModelHandle:
     """Load and check the artifact, or raise StartupError with the artifact's message.
 
-    ``runtime``: "keras" (the artifact's Keras model) or "tflite" (its ``genred export``
-    TFLite file, run with ``num_threads`` threads; None = every core).
+    ``runtime``: "keras" (the artifact's Keras model, computing in ``precision``) or "tflite"
+    (its ``genred export`` TFLite file, run with ``num_threads`` threads; None = every core).
     """
     started = time.monotonic()
     try:
-        loaded = load_model(folder, runtime, num_threads)
+        loaded = load_model(folder, runtime, num_threads, precision)
     except ArtifactError as error:
         raise StartupError(f"model: {error}") from error
     contract = loaded.contract
@@ -67,7 +67,8 @@ async def _load_until_stopped(config: Config, stop: asyncio.Event) -> ModelHandl
     def load() -> None:
         try:
             handle = load_model_handle(config.model, config.inference.runtime,
-                                       config.inference.num_threads)
+                                       config.inference.num_threads,
+                                       config.inference.precision)
         except BaseException as error:  # handed to the event loop, raised there
             loop.call_soon_threadsafe(_settle, loaded, None, error)
         else:

@@ -104,8 +104,10 @@ def _replace_folder(staging: Path, folder: Path) -> None:
 class KerasPredictor:
     """An artifact's Keras model as a batch predictor."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, policy: str = "float32") -> None:
         self.model = model
+        self.policy = policy
+        """The model's Keras dtype policy (models.precision), e.g. mixed_bfloat16."""
         self.input_shape = tuple(model.inputs[0].shape[1:])
         self.n_outputs = int(model.outputs[0].shape[-1])
 
@@ -114,6 +116,11 @@ class KerasPredictor:
         return np.asarray(self.model.predict_on_batch(features), dtype=np.float32)
 
     def describe(self) -> str:
+        """A readable name of the device Keras runs on [, its dtype policy]."""
+        where = self._device()
+        return where if self.policy == "float32" else f"{where}, {self.policy}"
+
+    def _device(self) -> str:
         """A readable name of the device Keras runs on."""
         import keras
 

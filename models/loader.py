@@ -12,15 +12,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models.artifact import open_keras
+from models.artifact import KerasPredictor, open_keras
 from models.contract import ArtifactError, Contract, check_contract, check_io, read_contract
 from models.outcome import split_outputs
 from models.patch_tflite import PATCH_LOGITS, PatchLogitsPredictor
+from models.precision import POLICIES, check_precision, with_precision
 from models.tflite_runtime import TflitePredictor, litert_available
 
 RUNTIMES = ("auto", "keras", "tflite")
-"""auto: the TFLite export when the artifact has one and LiteRT is installed (no TensorFlow
-import: less memory, faster start), else the Keras model."""
+"""auto: the TFLite export when the artifact has one, LiteRT is installed and the precision is
+float32 (no TensorFlow import: less memory, faster start), else the Keras model."""
 TEMPERATURE_TOLERANCE = 1e-3
 
 
@@ -69,25 +70,33 @@ class LoadedModel:
         return split_outputs(self.predict_outputs(features), len(self.labels))[0]
 
 
-def load_model(folder: str | Path, runtime: str = "keras",
-               num_threads: int | None = None) -> LoadedModel:
+def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | None = None,
+               precision: str = "float32") -> LoadedModel:
     """Load and check an artifact for ``runtime``; any problem raises ArtifactError naming it.
 
-    ``num_threads``: TFLite interpreter threads (None = every core).
+    ``num_threads``: TFLite interpreter threads (None = every core). ``precision``: Keras
+    compute precision (models.precision.PRECISIONS; weights stay float32).
     """
     if runtime not in RUNTIMES:
         raise ArtifactError(f"unknown runtime {runtime!r} (known: {RUNTIMES})")
+    check_precision(precision)
+    if runtime == "tflite" and precision != "float32":
+        raise ArtifactError(f"precision {precision} is for the keras runtime; for a smaller "
+                            f"TFLite model use: genred export --quantize float16")
     folder = Path(folder)
     contract = read_contract(folder)
     check_contract(contract)
     if runtime == "auto":
-        runtime = auto_runtime(contract)
+        runtime = auto_runtime(contract) if precision == "float32" else "keras"
     if runtime == "tflite":
         path = _tflite_path(folder, contract)
         predictor: Predictor = _tflite_predictor(path, contract, num_threads)
         where = str(path)
     else:
         predictor, where = open_keras(folder, contract), str(folder)
+        if precision != "float32":
+            predictor = KerasPredictor(with_precision(predictor.model, precision),
+                                       POLICIES[precision])
     check_io(predictor.input_shape, predictor.n_outputs, contract, where)
     return LoadedModel(contract=contract, predictor=predictor, folder=folder)
 

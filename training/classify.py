@@ -187,13 +187,13 @@ def format_song(result: dict) -> str:
 
 
 def classify_task(path: str, model_dir: str, hop_seconds: float, silence_dbfs: float,
-                  progress: bool, runtime: str = "auto") -> dict:
+                  progress: bool, runtime: str = "auto", precision: str = "float32") -> dict:
     """One file's result on a worker (its model loaded once per process); a decode error is
     the file's result (``{"file", "error"}``), not an exception."""
     from training.cluster import worker_model
 
     try:
-        return classify_song(worker_model(model_dir, runtime), path, hop_seconds, silence_dbfs,
-                             progress=progress)
+        return classify_song(worker_model(model_dir, runtime, precision), path, hop_seconds,
+                             silence_dbfs,                             progress=progress)
     except AudioDecodeError as error:
         return {"file": path, "error": str(error)}

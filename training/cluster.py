@@ -27,21 +27,23 @@ from tqdm import tqdm
 _LOGGER = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 30.0
-_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS: dict[tuple[str, str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def worker_model(model_dir: str, runtime: str = "auto") -> Any:
-    """The LoadedModel of ``model_dir`` for ``runtime``, loaded once per process (thread-safe)."""
+def worker_model(model_dir: str, runtime: str = "auto", precision: str = "float32") -> Any:
+    """The LoadedModel of ``model_dir`` for ``runtime`` and ``precision``, loaded once per
+    process (thread-safe)."""
+    key = (model_dir, runtime, precision)
     with _MODELS_LOCK:
-        if (model_dir, runtime) not in _MODELS:
+        if key not in _MODELS:
             from models.loader import load_model
 
-            loaded = load_model(Path(model_dir), runtime)
-            _MODELS[model_dir, runtime] = loaded
+            loaded = load_model(Path(model_dir), runtime, precision=precision)
+            _MODELS[key] = loaded
             _LOGGER.info("process %d loaded %s (%s)", os.getpid(), model_dir,
                          loaded.predictor.describe())
-        return _MODELS[model_dir, runtime]
+        return _MODELS[key]
 
 
 class ModelPreload(WorkerPlugin):
@@ -49,15 +51,18 @@ class ModelPreload(WorkerPlugin):
 
     name = "genred-model"
 
-    def __init__(self, model_dir: str, runtime: str = "auto") -> None:
+    def __init__(self, model_dir: str, runtime: str = "auto",
+                 precision: str = "float32") -> None:
         self.model_dir = model_dir
         """Model folder, as the workers see it."""
         self.runtime = runtime
         """Runtime the tasks ask for (models.loader.RUNTIMES)."""
+        self.precision = precision
+        """Keras compute precision the tasks ask for (models.precision.PRECISIONS)."""
 
     def setup(self, worker: Any) -> None:
         """Load the model into the worker process's cache."""
-        worker_model(self.model_dir, self.runtime)
+        worker_model(self.model_dir, self.runtime, self.precision)
 
 
 @dataclass

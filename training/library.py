@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from models.loader import RUNTIMES
 from models.outcome import SILENCE_RMS_DBFS
+from models.precision import PRECISIONS
 from training import classify
 from training.classify import classify_task, format_song
 from training.errors import InputError
@@ -81,9 +82,10 @@ def classify_library(args: argparse.Namespace) -> int:
     results, errors = [], []
     with open_client(args.cluster, workers) as client:
         task_args = (model_dir, args.hop_seconds, args.silence_dbfs, client is None,
-                     args.runtime)
-        for outcome in run_tasks(client, classify_task, files, task_args,
-                                 ModelPreload(model_dir, args.runtime), desc="classifying"):
+                     args.runtime, args.precision)
+        preload = ModelPreload(model_dir, args.runtime, args.precision)
+        for outcome in run_tasks(client, classify_task, files, task_args, preload,
+                                 desc="classifying"):
             result = outcome.result or {"file": outcome.item, "error": outcome.error}
             if output is not None:
                 append_result(output, result)
@@ -138,6 +140,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
                         help="auto: the artifact's TFLite export when it has one and LiteRT is "
                              "installed (no TensorFlow: less memory), else Keras (default: "
+                             "%(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="Keras compute precision (bfloat16/float16: mixed, see "
+                             "bench/README.md; with --runtime auto it picks Keras; default: "
                              "%(default)s)")
     add_library_options(parser)
     parser.set_defaults(handler=run)
