@@ -89,9 +89,9 @@ class InferenceConfig:
 
     max_batch_size: int = 8
     """Most windows run in one inference batch."""
-    runtime: str = "keras"
-    """keras: the artifact's Keras model; tflite: its TFLite export (``genred export``); auto:
-    the export when the artifact has one (and LiteRT is installed), else Keras."""
+    runtime: str = "auto"
+    """auto: the artifact's TFLite export when it has one (LiteRT, CPU; not with an NVIDIA GPU
+    or a reduced precision), else its Keras model; keras; tflite (``genred export``)."""
     num_threads: int | None = None
     """tflite: interpreter threads (null = every core)."""
     precision: str = "float32"

@@ -20,9 +20,12 @@ from models.precision import POLICIES, check_precision, with_precision
 from models.tflite_runtime import TflitePredictor, litert_available
 
 RUNTIMES = ("auto", "keras", "tflite")
-"""auto: the TFLite export when the artifact has one, LiteRT is installed and the precision is
-float32 (no TensorFlow import: less memory, faster start), else the Keras model."""
+"""auto: the TFLite export when the artifact has one, LiteRT is installed, the precision is
+float32 and there is no NVIDIA GPU (no TensorFlow import: less memory, faster start), else the
+Keras model."""
 TEMPERATURE_TOLERANCE = 1e-3
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+"""Present when an NVIDIA driver is loaded (scripts/dev installs TensorFlow's CUDA build)."""
 
 
 class Predictor(Protocol):
@@ -107,8 +110,10 @@ def load_artifact(folder: str | Path) -> LoadedModel:
 
 
 def auto_runtime(contract: Contract) -> str:
-    """'tflite' when the contract notes a TFLite export and LiteRT is installed, else 'keras'."""
-    return "tflite" if isinstance(contract.extra.get("tflite"), dict) and litert_available() \
+    """'tflite' when the contract notes a TFLite export, LiteRT is installed and no NVIDIA GPU
+    driver is loaded (Keras uses the GPU), else 'keras'."""
+    exported = isinstance(contract.extra.get("tflite"), dict)
+    return "tflite" if exported and litert_available() and not NVIDIA_DRIVER.exists() \
         else "keras"
 
 

@@ -65,11 +65,20 @@ def test_tflite_windows_equal_the_keras_model() -> None:
 
 
 @needs_litert
-def test_auto_picks_the_export_and_keras_without_one(tmp_path: Path) -> None:
+def test_auto_picks_the_export_and_keras_without_one_or_with_a_gpu(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    from models import loader
+
+    monkeypatch.setattr(loader, "NVIDIA_DRIVER", tmp_path / "no-driver")
     assert load_model(MODEL_DIR, "auto").predictor.describe().startswith("TFLite CPU (LiteRT)")
+    assert auto_runtime(read_contract(MODEL_DIR)) == "tflite"
     folder = copy_model(tmp_path)
     edit_contract(folder, lambda c: c.pop("extra", None))
     assert auto_runtime(read_contract(folder)) == "keras"
+    driver = tmp_path / "version"
+    driver.write_text("NVRM version: 550\n")
+    monkeypatch.setattr(loader, "NVIDIA_DRIVER", driver)
+    assert auto_runtime(read_contract(MODEL_DIR)) == "keras"
 
 
 def test_stale_or_unknown_export_is_refused(tmp_path: Path) -> None:

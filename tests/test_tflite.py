@@ -81,7 +81,7 @@ def test_export_command(tiny_artifact, tmp_path, capsys):
 
 
 def test_runtime_config():
-    assert config_from_dict({}).inference.runtime == "keras"
+    assert config_from_dict({}).inference.runtime == "auto"
     config = config_from_dict({"inference": {"runtime": "tflite", "num_threads": 2}})
     assert config.inference.runtime == "tflite" and config.inference.num_threads == 2
     with pytest.raises(ConfigError, match=r"inference\.runtime: must be one of"):
