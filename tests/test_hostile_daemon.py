@@ -146,8 +146,9 @@ def _wait_log(daemon: DaemonProcess, text: str, timeout_seconds: float) -> None:
 @pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT,),
                                      (signal.SIGINT, signal.SIGINT)])
 def test_signal_while_the_model_loads_exits_0_at_once(tmp_path, signals):
+    # the Keras runtime: its load takes seconds (the default TFLite export loads in ~0.5 s)
     config = write_config(tmp_path / "config.yaml", REPO_ROOT / "models" / "genred-default",
-                          free_port(), [])
+                          free_port(), [], inference={"runtime": "keras"})
     daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
     try:
         _wait_log(daemon, "loading model from", 60)
