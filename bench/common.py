@@ -91,6 +91,17 @@ def summarize(samples: Sequence[float], digits: int = 6) -> dict[str, float]:
             "p99": round(float(p99), digits), "max": round(float(values.max()), digits)}
 
 
+def child_rss_mb(code: str, *args: str) -> float:
+    """RSS in MB of a fresh Python process running ``code`` with ``args`` (sys.argv[1:]);
+    ``code`` sets up what is measured, this appends the RSS print."""
+    import subprocess
+
+    code += "import psutil\nprint(psutil.Process().memory_info().rss / 1e6)\n"
+    out = subprocess.run([PYTHON, "-c", code, *args], cwd=REPO_ROOT, check=True,
+                         capture_output=True, text=True, timeout=600).stdout
+    return round(float(out.strip().splitlines()[-1]), 1)
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
     """bench/results/<name>.json with the machine facts added."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,8 @@ import numpy as np
 
 from bench.common import (
     CACHE_DIR,
-    PYTHON,
     REPO_ROOT,
+    child_rss_mb,
     music_clips,
     setup_logging,
     summarize,
@@ -106,7 +105,7 @@ def seconds_per_window(predict, repeats: int) -> dict[str, float]:
 
 def rss_after_load(folder: Path, mode: str) -> float:
     """RSS in MB of a fresh process that loaded ``mode`` (keras or a TFLite file) and ran it."""
-    code = ("import json, sys, numpy as np, psutil\n"
+    code = ("import sys, numpy as np\n"
             "from pathlib import Path\n"
             "folder, mode = Path(sys.argv[1]), sys.argv[2]\n"
             "if mode == 'keras':\n"
@@ -115,11 +114,8 @@ def rss_after_load(folder: Path, mode: str) -> float:
             "else:\n"
             "    from models.tflite_runtime import TflitePredictor\n"
             "    predict = TflitePredictor(folder / f'model-{mode}.tflite').predict\n"
-            "predict(np.zeros((1, 224, 224, 3), np.uint8))\n"
-            "print(json.dumps(psutil.Process().memory_info().rss / 1e6))\n")
-    out = subprocess.run([PYTHON, "-c", code, str(folder), mode], cwd=REPO_ROOT, check=True,
-                         capture_output=True, text=True, timeout=600).stdout
-    return round(float(out.strip().splitlines()[-1]), 1)
+            "predict(np.zeros((1, 224, 224, 3), np.uint8))\n")
+    return child_rss_mb(code, str(folder), mode)
 
 
 def agreement(folder: Path, images: np.ndarray) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ import numpy as np
 
 from bench.common import (
     CACHE_DIR,
-    PYTHON,
     REPO_ROOT,
+    child_rss_mb,
     music_clips,
     setup_logging,
     summarize,
@@ -91,14 +90,11 @@ def timings(calls: dict[str, Any], batch: np.ndarray, repeats: int) -> dict[str,
 
 def rss_after_load(folder: Path, runtime: str) -> float:
     """RSS in MB of a fresh process that loaded ``runtime`` and predicted one window."""
-    code = ("import sys, numpy as np, psutil\n"
+    code = ("import sys, numpy as np\n"
             "from models.loader import load_model\n"
             "loaded = load_model(sys.argv[1], sys.argv[2])\n"
-            "loaded.predict_outputs(np.zeros((1, 10, 187, 96), np.float32))\n"
-            "print(psutil.Process().memory_info().rss / 1e6)\n")
-    out = subprocess.run([PYTHON, "-c", code, str(folder), runtime], cwd=REPO_ROOT, check=True,
-                         capture_output=True, text=True, timeout=600).stdout
-    return round(float(out.strip().splitlines()[-1]), 1)
+            "loaded.predict_outputs(np.zeros((1, 10, 187, 96), np.float32))\n")
+    return child_rss_mb(code, str(folder), runtime)
 
 
 def export_all(folder: Path) -> dict[str, Any]:
