@@ -7,8 +7,9 @@ it, noting it in contract.json's ``extra``::
     "extra": {"tflite": {"file": "model.tflite", "quantize": "int8", ...}}
 
 ``quantize``: ``none`` (fp32), ``float16`` (fp16 weights, fp32 compute on CPU) or ``int8``
-(dynamic-range: int8 weights, activations quantized on the fly). The daemon uses the export
-when config.yaml says ``inference: {runtime: tflite}``; the contract's checks still apply.
+(dynamic-range: int8 weights, activations quantized on the fly). The daemon and
+``genred classify`` use the export with runtime ``auto`` (the default) or ``tflite``; the
+contract's checks still apply.
 The interpreter is ``ai_edge_litert`` when installed, else ``tf.lite.Interpreter``
 (XNNPACK delegate, ``num_threads`` threads). A kind may export a stage instead of the whole
 model (``export_stage`` in models/registry.py): a patch model exports its per-patch stage,

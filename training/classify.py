@@ -194,6 +194,6 @@ def classify_task(path: str, model_dir: str, hop_seconds: float, silence_dbfs: f
 
     try:
         return classify_song(worker_model(model_dir, runtime, precision), path, hop_seconds,
-                             silence_dbfs,                             progress=progress)
+                             silence_dbfs, progress=progress)
     except AudioDecodeError as error:
         return {"file": path, "error": str(error)}
