@@ -37,6 +37,7 @@ from bench.common import (
     summarize,
     write_result,
 )
+from bench.responsiveness import Probe
 from daemon.harness import free_port, http_get, metric
 
 _LOGGER = logging.getLogger("bench.streams")
@@ -145,11 +146,12 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
         load_start = round(psutil.getloadavg()[0], 2)
         cpu_start, split_start = proc.cpu_times(), _cpu_seconds(proc)
         rss, children = [], []
-        while time.monotonic() - first["t"] < seconds:
-            time.sleep(min(5.0, seconds / 10))
-            own, kids = _rss_mb(proc)
-            rss.append(own)
-            children.append(kids)
+        with Probe(port) as probe:
+            while time.monotonic() - first["t"] < seconds:
+                time.sleep(min(5.0, seconds / 10))
+                own, kids = _rss_mb(proc)
+                rss.append(own)
+                children.append(kids)
         last = _snapshot(port)
         cpu_end, split_end = proc.cpu_times(), _cpu_seconds(proc)
     elapsed = last["t"] - first["t"]
@@ -174,6 +176,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
         "rss_mb_model_loaded": round(rss_idle, 1), "rss_mb": summarize(rss, 1),
         "rss_mb_growth": round(rss[-1] - rss[0], 1) if rss else None,
         "ffmpeg_uss_mb_total": round(max(children), 1) if children else None,
+        **probe.result(),
     }
     result["window_shortfall_max"] = round(max(
         a / hop - w for w, a in zip(windows, audio, strict=True)), 2)
