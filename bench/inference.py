@@ -86,7 +86,7 @@ def load_predictor(runtime: str, quantize: str) -> tuple[Any, Any]:
         from models.loader import load_artifact
 
         keras_model = load_artifact(folder).model
-    return handle.predict_batch, keras_model
+    return handle.serving.predict, keras_model
 
 
 def run(repeats: int, batches: tuple[int, ...], runtime: str, quantize: str,

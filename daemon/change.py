@@ -1,8 +1,9 @@
 """Early genre changes from a window's per-patch scores (patch-head models), before smoothing.
 
 A 30-s window follows new music only once most of its patches hold it. A patch-head model's
-row also carries the window's per-patch scores (logits / temperature, oldest patch first;
-models/patch_serving.py), so this stage sees the newest patches on their own: when the newest
+result also carries the window's per-patch scores (``WindowResult.patch_scores``: logits /
+temperature, oldest patch first; models/patch_serving.py), so this stage sees the newest
+patches on their own: when the newest
 ``change_patches`` patches each lead with the same genre, their pooled probability of it is at
 least ``change_probability`` and it is not the current label, the music changed. Then the
 smoother restarts (the label moves at once) and, until the window holds only patches from
@@ -14,15 +15,34 @@ pooling keeps the label steady. Pure numpy, no asyncio; the smoother stays model
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from daemon.smoother import SmoothingConfig
-    from models.features import FeatureExtractor
+from daemon.schema import check
 
 _LOGGER = logging.getLogger(__name__)
+
+MAX_CHANGE_PATCHES = 10
+"""A window's patches (the most the detector can ask to agree)."""
+
+
+@dataclass(frozen=True)
+class ChangeConfig:
+    """The change detector's settings (YAML keys under ``smoothing:``)."""
+
+    change_patches: int = 2
+    """Patch-head models: when this many newest 3-s patches all lead with a genre other than
+    the label (0: never)..."""
+    change_probability: float = 0.8
+    """...and their pooled probability of it is at least this, the label moves at once."""
+
+    def validate(self, path: str = "smoothing") -> None:
+        """Range checks (ConfigError naming the key path)."""
+        check(0 <= self.change_patches <= MAX_CHANGE_PATCHES, f"{path}.change_patches",
+              f"must be in 0..{MAX_CHANGE_PATCHES}", self.change_patches)
+        check(0 <= self.change_probability <= 1, f"{path}.change_probability",
+              "must be in [0, 1]", self.change_probability)
 
 
 def pooled_probabilities(scores: np.ndarray) -> np.ndarray:
@@ -56,21 +76,22 @@ class ChangeDetector:
         """Forget a pending change (after silence, no music or a reconnect)."""
         self._since = None
 
-    def update(self, row: np.ndarray, end_sample: int, label_index: int | None
-               ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(window outputs, outputs to smooth, changed now) of a row [outputs, patch scores]."""
-        row = np.asarray(row, dtype=np.float32)
-        n_outputs = row.shape[0] // (self.n_patches + 1)
-        outputs = row[:n_outputs]
-        scores = row[n_outputs:].reshape(self.n_patches, n_outputs)
+    def update(self, outputs: np.ndarray, scores: np.ndarray, end_sample: int,
+               label_index: int | None) -> tuple[np.ndarray, bool]:
+        """(outputs to smooth, changed now) of a window's outputs and its patch scores."""
+        outputs = np.asarray(outputs, dtype=np.float32)
+        scores = np.asarray(scores, dtype=np.float32)
+        if scores.shape != (self.n_patches, outputs.shape[0]):
+            raise ValueError(f"patch scores of shape {scores.shape}; expected "
+                             f"({self.n_patches}, {outputs.shape[0]})")
         last = round(end_sample / self.step_samples) - 1
         """Grid index of the window's newest patch."""
         changed = label_index is not None and self._detect(scores, last, label_index)
         if self._since is None or last - self._since + 1 >= self.n_patches:
             self._since = None
-            return outputs, outputs, changed
+            return outputs, changed
         recent = scores[self._since - last - 1:]
-        return outputs, pooled_probabilities(recent).astype(np.float32), changed
+        return pooled_probabilities(recent).astype(np.float32), changed
 
     def _detect(self, scores: np.ndarray, last: int, label_index: int) -> bool:
         """True (and the change point kept) when the newest patches agree on a new genre."""
@@ -90,11 +111,10 @@ class ChangeDetector:
         return True
 
 
-def change_detector(smoothing: SmoothingConfig, n_labels: int, patch_scores: int,
-                    extractor: FeatureExtractor) -> ChangeDetector | None:
-    """A source's detector when the model gives patch scores and smoothing asks for one."""
-    if not patch_scores or not smoothing.change_patches:
+def change_detector(config: ChangeConfig, n_labels: int, n_patches: int,
+                    patch_step_samples: float | None) -> ChangeDetector | None:
+    """A source's detector when the model's results carry patch scores and config asks."""
+    if patch_step_samples is None or not config.change_patches:
         return None
-    step_samples = extractor.step_end_sample(1000) / 1000
-    return ChangeDetector(n_labels, patch_scores, step_samples, smoothing.change_patches,
-                          smoothing.change_probability)
+    return ChangeDetector(n_labels, n_patches, patch_step_samples,
+                          min(config.change_patches, n_patches), config.change_probability)

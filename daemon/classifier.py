@@ -1,8 +1,9 @@
 """Inference stage: batches the newest window of every source through one model call.
 
 The stage is model-agnostic: it is given ``predict_batch``, a blocking callable mapping a batch
-of N windows (by default their features stacked, shape (N, ...); ``collate`` makes it) to
-outputs of shape (N, n_outputs). Sources :meth:`submit`
+of N windows (by default their features stacked, shape (N, ...); ``collate`` makes it) to one
+:class:`~models.outcome.WindowResult` per window (a plain (N, n_outputs) array is taken as
+results without patch scores), which it hands to ``on_result`` untouched. Sources :meth:`submit`
 windows from the event loop; each source has one pending slot, so a window that was not yet
 classified when a newer one arrives is dropped (newest wins, the classifier never falls
 behind real time). :meth:`InferenceWorker.run` takes all pending windows, one per source, and
@@ -22,12 +23,14 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from models.outcome import WindowResult, check_results, results_from_rows
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,12 +52,12 @@ class WindowJob:
     """Sample rate of the sample counts above, in Hz."""
 
 
-PredictBatch = Callable[[Any], np.ndarray]
-"""Blocking model call: a collated batch of N windows -> outputs (N, n_outputs)."""
+PredictBatch = Callable[[Any], Sequence[WindowResult] | np.ndarray]
+"""Blocking model call: a collated batch of N windows -> N results (or outputs (N, n))."""
 Collate = Callable[[list[Any]], Any]
 """The windows' features -> one predict_batch argument (default: np.stack)."""
-ResultCallback = Callable[[WindowJob, np.ndarray], Awaitable[None] | None]
-"""Called with a job and its probability row (n_labels,); may be sync or async."""
+ResultCallback = Callable[[WindowJob, WindowResult], Awaitable[None] | None]
+"""Called with a job and its result; may be sync or async."""
 ErrorCallback = Callable[[WindowJob, BaseException], Awaitable[None] | None]
 """Called with each job of a failed batch and the exception; may be sync or async."""
 InferenceHook = Callable[[float, int], None]
@@ -98,7 +101,7 @@ class InferenceWorker:
         """Windows whose probabilities were delivered to on_result."""
         self.windows_dropped = 0
         """Windows replaced by a newer one of the same source before being classified, or
-        gone stale while waiting (predict_batch gave an all-NaN row: its inputs were dropped)."""
+        gone stale while waiting (a stale result: its inputs were dropped)."""
         self.dropped_by_source: dict[str, int] = {}
         """windows_dropped split by source name."""
         self.batches = 0
@@ -192,7 +195,7 @@ class InferenceWorker:
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
-            probabilities, seconds = await loop.run_in_executor(
+            results, seconds = await loop.run_in_executor(
                 self._executor, self._predict_timed, [job.features for job in jobs], work
             )
         except Exception as exc:  # any model failure must not stop the daemon
@@ -212,14 +215,14 @@ class InferenceWorker:
         self.batches += 1
         if self._on_inference is not None:
             await self._call(self._on_inference, seconds, len(jobs))
-        for job, row in zip(jobs, probabilities, strict=True):
-            if np.isnan(row).all():
+        for job, result in zip(jobs, results, strict=True):
+            if result.stale:
                 _LOGGER.debug("window %s..%s of %s went stale before inference",
                               job.window_start_sample, job.window_end_sample, job.source_name)
                 self._count_drop(job.source_name)
                 continue
             self.windows_classified += 1
-            await self._call(on_result, job, row.copy())
+            await self._call(on_result, job, result)
 
     def _count_drop(self, source_name: str) -> None:
         """Count a dropped window of ``source_name`` and report it to the drop hook."""
@@ -232,8 +235,9 @@ class InferenceWorker:
                 self.callback_errors += 1
                 _LOGGER.exception("drop hook %r failed", self._on_drop)
 
-    def _predict_timed(self, features: list[Any], work: list[Any]) -> tuple[np.ndarray, float]:
-        """Worker-thread body: work ahead, then collate, predict, check; (outputs, seconds)."""
+    def _predict_timed(self, features: list[Any], work: list[Any]
+                       ) -> tuple[list[WindowResult], float]:
+        """Worker-thread body: work ahead, then collate, predict, check; (results, seconds)."""
         if work and self._prefetch is not None:
             try:
                 self._prefetch(work)
@@ -242,17 +246,14 @@ class InferenceWorker:
                 self.prefetch_errors += 1
                 _LOGGER.exception("work ahead of windows failed for %d sources", len(work))
         if not features:
-            return np.empty((0, 0), np.float32), 0.0
+            return [], 0.0
         started = time.perf_counter()
         batch = self._collate(features)
-        probabilities = np.asarray(self._predict_batch(batch))
+        answer = self._predict_batch(batch)
         seconds = time.perf_counter() - started
-        if probabilities.ndim != 2 or probabilities.shape[0] != len(features):
-            raise ValueError(
-                f"predict_batch returned shape {probabilities.shape} "
-                f"for a batch of {len(features)} windows; expected ({len(features)}, n_labels)"
-            )
-        return probabilities, seconds
+        if isinstance(answer, np.ndarray):
+            answer = results_from_rows(answer)
+        return check_results(answer, len(features)), seconds
 
     async def _call(self, callback: Callable[..., Any], *args: Any) -> None:
         """Call a sync or async callback; log and count its exceptions."""

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 
+from daemon.change import ChangeConfig
 from daemon.history import HistoryConfig
 from daemon.mqtt import MqttConfig
 from daemon.schema import ConfigError, build_dataclass, check
@@ -123,6 +124,8 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    change: ChangeConfig = field(default_factory=ChangeConfig)
+    """The change detector's settings, read from ``smoothing.change_*`` (daemon/change.py)."""
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
@@ -140,6 +143,7 @@ class Config:
         for name in ("server", "window", "smoothing", "inference", "history",
                      "mqtt"):
             getattr(self, name).validate(prefix + name)
+        self.change.validate(prefix + "smoothing")
 
 
 def is_loopback(host: str) -> bool:
@@ -178,9 +182,29 @@ def source_config_type(data: Any, path: str) -> tuple[type[SourceConfig], Any]:
     return config_type, {k: v for k, v in data.items() if k not in ignored}
 
 
+CHANGE_KEYS = tuple(f.name for f in dataclasses.fields(ChangeConfig))
+"""Keys of ``smoothing:`` that belong to the change detector."""
+
+
+def _split_change(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config mapping without the change keys, the change detector's keys)."""
+    check(isinstance(data, dict), "config", "must be a mapping", data)
+    check("change" not in data, "change", "unknown key (the change detector's keys are "
+          "smoothing.change_patches and smoothing.change_probability)", data.get("change"))
+    smoothing = data.get("smoothing")
+    if not isinstance(smoothing, dict):
+        return data, {}
+    change = {k: v for k, v in smoothing.items() if k in CHANGE_KEYS}
+    rest = {k: v for k, v in smoothing.items() if k not in CHANGE_KEYS}
+    return {**data, "smoothing": rest}, change
+
+
 def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> Config:
     """Build a Config (not yet validated); relative paths resolve against ``base_dir``."""
-    config = build_dataclass(Config, data or {}, "", {SourceConfig: source_config_type})
+    data, change = _split_change(data or {})
+    config = build_dataclass(Config, data, "", {SourceConfig: source_config_type})
+    config = dataclasses.replace(config, change=build_dataclass(ChangeConfig, change,
+                                                                "smoothing"))
     token = config.server.token or os.environ.get(TOKEN_ENV) or None
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, token=token))
     return config if base_dir is None else _resolve_paths(config, base_dir)

@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemon.service import ModelHandle
 from models.bfft import DEFAULT_PARAMS
 from models.features import BfftExtractor
+from models.serving import FunctionServing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAKE_LABELS = ("low", "mid", "high")
@@ -68,9 +69,8 @@ def fake_predict(images: np.ndarray) -> np.ndarray:
 
 def fake_model() -> ModelHandle:
     """A ModelHandle with the real BFFT front-end and a numpy 'model'."""
-    return ModelHandle(name="fake", labels=FAKE_LABELS,
-                       new_extractor=lambda: BfftExtractor(DEFAULT_PARAMS),
-                       predict_batch=fake_predict)
+    return ModelHandle(name="fake", labels=FAKE_LABELS, serving=FunctionServing(
+        lambda: BfftExtractor(DEFAULT_PARAMS), fake_predict))
 
 
 class DaemonError(RuntimeError):

@@ -5,8 +5,13 @@ digits, ``_`` and ``-`` replaced by ``_``):
 
 - ``<p>/availability``: ``online`` (retained) while connected, ``offline`` on close and as
   the last will when the daemon dies;
-- ``<p>/<s>/state``: ``{"source", "genre", "confidence", "probabilities", "wall_time",
-  "model"}`` on every label change and at most every ``state_interval_seconds`` otherwise;
+- ``<p>/<s>/availability``: ``online`` (retained) while the source is live (or warming up,
+  silent, no music), ``offline`` while it connects, reconnects, ended or failed: Home
+  Assistant shows the sensor "unavailable" then instead of the last genre;
+- ``<p>/<s>/state``: ``{"source", "state", "genre", "confidence", "probabilities",
+  "wall_time", "model"}`` on every label change and at most every ``state_interval_seconds``
+  otherwise; while the source is silent or hears no music, ``genre`` is ``silent`` /
+  ``no music`` (``state`` says which) and the next prediction is published at once;
 - ``<p>/<s>/change``: ``{"source", "genre", "previous", "confidence", "wall_time"}`` on a
   label change (not retained);
 - ``<discovery_prefix>/sensor/genred_<s>/config``: Home Assistant discovery (retained).
@@ -35,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from daemon.messages import Prediction
+from daemon.messages import Prediction, SourceState
 from daemon.schema import check
 from daemon.sources.base import BackoffPolicy
 
@@ -45,6 +50,11 @@ USERNAME_ENV = "GENRED_MQTT_USERNAME"
 PASSWORD_ENV = "GENRED_MQTT_PASSWORD"
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 PUBLISH_TIMEOUT_SECONDS = 10.0
+SHOWN_STATES = {SourceState.SILENT: "silent", SourceState.NO_MUSIC: "no music"}
+"""Source states shown in place of a genre."""
+UNAVAILABLE_STATES = frozenset({SourceState.CONNECTING, SourceState.RECONNECTING,
+                                SourceState.ENDED, SourceState.ERROR})
+"""Source states in which the source's sensor is unavailable."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,10 @@ class MqttPublisher:
         """source name -> its latest state payload ('' before the first prediction)."""
         self._genres: dict[str, str] = {}
         self._last_state_monotonic: dict[str, float] = {}
+        self._available: dict[str, str] = {}
+        """source name -> its availability payload (online/offline)."""
+        self._shown: dict[str, str] = {}
+        """source name -> the state shown instead of a genre (silent / no music), if any."""
         self.connected = False
         self.error: str | None = None
         self.connects = 0
@@ -157,6 +171,35 @@ class MqttPublisher:
         """``<prefix>/<source>/state``."""
         return f"{self._prefix}/{source_slug(source)}/state"
 
+    def source_availability_topic(self, source: str) -> str:
+        """``<prefix>/<source>/availability``."""
+        return f"{self._prefix}/{source_slug(source)}/availability"
+
+    def publish_source_state(self, source: str, state: str) -> None:
+        """Availability and, while silent / no music, a state shown instead of the genre."""
+        state = SourceState(state)
+        self._known(source)
+        available = "offline" if state in UNAVAILABLE_STATES else "online"
+        if self._available.get(source) != available:
+            self._available[source] = available
+            self._enqueue(self.source_availability_topic(source), available, True)
+        shown = SHOWN_STATES.get(state)
+        if shown is None or self._shown.get(source) == shown:
+            return
+        payload = json.dumps({"source": source, "state": str(state), "genre": shown,
+                              "confidence": None, "probabilities": {},
+                              "wall_time": time.time(), "model": self._model_name})
+        self._sources[source] = payload
+        self._shown[source] = shown
+        self._last_state_monotonic.pop(source, None)  # the next prediction is shown at once
+        self._enqueue(self.state_topic(source), payload, self.config.retain)
+
+    def _known(self, source: str) -> None:
+        """Announce a source first seen after the start."""
+        if source not in self._sources:
+            self._sources[source] = ""
+            self._enqueue(self.discovery_topic(source), self.discovery_payload(source), True)
+
     def discovery_topic(self, source: str) -> str:
         """``<discovery_prefix>/sensor/genred_<source>/config``."""
         return f"{self.config.discovery_prefix}/sensor/genred_{source_slug(source)}/config"
@@ -164,14 +207,14 @@ class MqttPublisher:
     def publish_prediction(self, prediction: Prediction, changed: bool) -> None:
         """Queue the state (on a change or when due) and the change event; never blocks."""
         name = prediction.source
-        if name not in self._sources:
-            self._sources[name] = ""
-            self._enqueue(self.discovery_topic(name), self.discovery_payload(name), True)
+        self._known(name)
         payload = json.dumps({
-            "source": name, "genre": prediction.genre, "confidence": prediction.confidence,
+            "source": name, "state": str(SourceState.LIVE), "genre": prediction.genre,
+            "confidence": prediction.confidence,
             "probabilities": prediction.probabilities, "wall_time": prediction.wall_time,
             "model": prediction.model})
         self._sources[name] = payload
+        self._shown.pop(name, None)
         now = time.monotonic()
         last = self._last_state_monotonic.get(name)
         if changed or last is None or now - last >= self.config.state_interval_seconds:
@@ -192,7 +235,9 @@ class MqttPublisher:
             "state_topic": self.state_topic(source),
             "value_template": "{{ value_json.genre }}",
             "json_attributes_topic": self.state_topic(source),
-            "availability_topic": self.availability_topic,
+            "availability": [{"topic": self.availability_topic},
+                             {"topic": self.source_availability_topic(source)}],
+            "availability_mode": "all",
             "payload_available": "online", "payload_not_available": "offline",
             "device": {"identifiers": [f"genred_{slug}"], "name": f"genred {source}",
                        "manufacturer": "genred", "model": self._model_name,
@@ -257,6 +302,8 @@ class MqttPublisher:
                                     True))
             if payload:
                 self._enqueue(self.state_topic(name), payload, self.config.retain)
+            if name in self._available:
+                self._enqueue(self.source_availability_topic(name), self._available[name], True)
         self._queue.appendleft((self.availability_topic, "online", True))
         drain = asyncio.create_task(self._drain(client))
         watch = asyncio.create_task(self._watch(client))

@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from daemon.assembly import build_service
 from daemon.config import Config
-from daemon.service import ModelHandle, Service
+from daemon.service import ModelHandle
 from daemon.sources import SourceConfigError
 from models.contract import ArtifactError
 from models.loader import load_model
@@ -40,11 +41,7 @@ def load_model_handle(folder: str, runtime: str = "keras", num_threads: int | No
     _LOGGER.info("loaded model %s (%s, %d labels) from %s in %.1f s; inference on %s",
                  contract.name, contract.model_kind, len(contract.labels), folder,
                  time.monotonic() - started, loaded.predictor.describe())
-    serving = serving_for(loaded)
-    return ModelHandle(name=contract.name, labels=contract.labels,
-                       new_extractor=serving.new_extractor, predict_batch=serving.predict,
-                       collate=serving.collate, prefetch=serving.prefetch,
-                       patch_scores=serving.patch_scores)
+    return ModelHandle(name=contract.name, labels=contract.labels, serving=serving_for(loaded))
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -98,7 +95,7 @@ def _settle(future: asyncio.Future, result: Any, error: BaseException | None) ->
 
 
 async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], None],
-                     model: ModelHandle | None = None) -> int:
+                     model: ModelHandle | None = None, **options: Any) -> int:
     """Run the daemon until ``install_signals``' event is set; returns the exit status.
 
     The signals are installed first: a stop while the model loads raises StoppedDuringLoad.
@@ -107,7 +104,7 @@ async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], 
     stop = asyncio.Event()
     install_signals(stop)
     model = model or await _load_until_stopped(config, stop)
-    service = Service(config, model)
+    service = build_service(config, model, **options)
     try:
         service.create_sources()
     except SourceConfigError as error:

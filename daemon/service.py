@@ -6,55 +6,45 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from daemon.change import ChangeDetector, change_detector
 from daemon.classifier import InferenceWorker, WindowJob
 from daemon.config import Config
-from daemon.history import History
-from daemon.history_query import query_from_params
 from daemon.messages import Prediction, SourceState
 from daemon.metrics import DaemonMetrics
-from daemon.mqtt import MqttPublisher
-from daemon.publisher import Publisher
+from daemon.output import Output, OutputContext, OutputFactory, SourceStatus
 from daemon.redact import redact_optional
-from daemon.smoother import Smoother
 from daemon.sources import SourceConfig
 from daemon.spectrogram import Spectrograms
+from daemon.verdict import Verdict, WindowJudge
 from daemon.windower import Window, Windower
-from models.features import FeatureExtractor
-from models.outcome import NO_MUSIC_THRESHOLD, split_outputs
+from models.outcome import WindowResult
 from models.resample import SAMPLE_RATE_HZ
+from models.serving import Serving
 
 _LOGGER = logging.getLogger(__name__)
 
+
 @dataclass
 class ModelHandle:
-    """What the service needs of a model: name, labels, an extractor per source, a batch call.
+    """What the service needs of a model: its name, its labels and how it is served.
 
-    ``predict_batch`` maps ``collate(features of N windows)`` to outputs (N, n_labels) or, for
-    a model with a no-music output, (N, n_labels + 1) whose last column is the no-music
-    probability; it runs on the inference thread. The model kind chooses all three
-    (models/serving.py).
+    ``serving`` (models/serving.py, chosen by the model kind) makes a feature extractor per
+    source and maps a batch of windows to one result per window on the inference thread.
     """
 
     name: str
     labels: Sequence[str]
-    new_extractor: Callable[[], FeatureExtractor]
-    predict_batch: Callable[[Any], np.ndarray]
-    collate: Callable[[list[Any]], Any] = np.stack
-    prefetch: Callable[[list[Any]], Any] | None = None
-    """Work ahead of windows on the inference thread (patch models: encode new patches)."""
-    patch_scores: int = 0
-    """Patches whose scores follow the outputs in each row (daemon/change.py; 0: none)."""
+    serving: Serving
 
     def windower(self, hop_seconds: float, silence_rms_dbfs: float) -> Windower:
         """A fresh windower with this model's feature extractor."""
-        return Windower(self.new_extractor(), SAMPLE_RATE_HZ, hop_seconds, silence_rms_dbfs)
+        return Windower(self.serving.new_extractor(), SAMPLE_RATE_HZ, hop_seconds,
+                        silence_rms_dbfs)
 
 
 @dataclass
@@ -63,7 +53,8 @@ class _SourceRuntime:
 
     config: SourceConfig
     windower: Windower
-    smoother: Smoother
+    judge: WindowJudge
+    """The source's smoother and change detector."""
     source: Any = None
     source_state: SourceState = SourceState.CONNECTING
     published_state: SourceState | None = None
@@ -73,15 +64,15 @@ class _SourceRuntime:
     overflows_seen: int = 0
     no_music: bool = False
     """Whether the newest classified window was no music."""
-    change: ChangeDetector | None = None
-    """Early genre changes from the patch scores (patch-head models)."""
 
 
 class Service:
     """The genred daemon's pipeline, run until ``stop`` is set."""
 
     def __init__(self, config: Config, model: ModelHandle,
-                 metrics: DaemonMetrics | None = None) -> None:
+                 metrics: DaemonMetrics | None = None,
+                 outputs: Sequence[tuple[str, OutputFactory]] = (),
+                 options: dict[str, Any] | None = None) -> None:
         self.config = config
         self.model = model
         self.metrics = metrics or DaemonMetrics()
@@ -91,37 +82,47 @@ class Service:
                 config=s,
                 windower=model.windower(config.window.hop_seconds,
                                         config.window.silence_rms_dbfs),
-                smoother=Smoother(len(model.labels), config.smoothing),
+                judge=WindowJudge(len(model.labels), config.smoothing, config.change,
+                                  model.serving.patch_step_samples),
             )
             for s in config.sources
         }
-        for runtime in self._runtimes.values():
-            runtime.change = change_detector(config.smoothing, len(model.labels),
-                                             model.patch_scores, runtime.windower.extractor)
         self._batch_seconds = 0.0
         """Wall time of the inference batch whose results are being delivered."""
-        self.worker = InferenceWorker(model.predict_batch,
+        serving = model.serving
+        self.worker = InferenceWorker(serving.predict,
                                       max_batch_size=config.inference.max_batch_size,
-                                      on_inference=self._on_inference, collate=model.collate,
-                                      on_drop=self._on_drop, prefetch=model.prefetch)
-        self.history = History(config.history) if config.history.enabled else None
-        self.mqtt = (MqttPublisher(config.mqtt, sources=list(self._runtimes),
-                                   model_name=model.name) if config.mqtt.url else None)
+                                      on_inference=self._on_inference, collate=serving.collate,
+                                      on_drop=self._on_drop, prefetch=serving.prefetch)
         self.spectrograms = Spectrograms({n: rt.windower for n, rt in self._runtimes.items()})
-        self.publisher = Publisher(config.server, model_name=model.name, labels=model.labels,
-                                   metrics=self.metrics, health=self.health,
-                                   history=self._query_history if self.history else None,
-                                   spectrogram=self.spectrograms.response)
+        self.outputs: list[Output] = []
+        self._output_names = [name for name, _ in outputs]
+        self._build_outputs(outputs, options or {})
         self._observe_counts()
 
+    def _build_outputs(self, factories: Sequence[tuple[str, OutputFactory]],
+                       options: dict[str, Any]) -> None:
+        """Build the outputs the config turns on, in table order."""
+        context = OutputContext(
+            config=self.config, model_name=self.model.name, labels=self.model.labels,
+            sources=list(self._runtimes), metrics=self.metrics, health=self.health,
+            spectrogram=self.spectrograms.response, extra=options)
+        for _name, factory in factories:
+            output = factory(context)
+            if output is not None:
+                self.outputs.append(output)
+
+    @property
+    def publisher(self) -> Any:
+        """The WebSocket/HTTP server (its ``port``), when that output is built."""
+        for output in self.outputs:
+            if hasattr(output, "publisher"):
+                return output.publisher
+        raise LookupError("no websocket output")
+
     def _observe_counts(self) -> None:
-        """Export the counts the publisher and the inference worker keep."""
-        metrics, publisher, worker = self.metrics, self.publisher, self.worker
-        metrics.clients.set_function(lambda: publisher.n_clients)
-        metrics.observe_counter(
-            "genred_client_messages_dropped",
-            "Messages dropped (oldest first) because a client read too slowly.",
-            lambda: publisher.messages_dropped)
+        """Export the counts the inference worker and the outputs keep."""
+        metrics, worker = self.metrics, self.worker
         metrics.observe_counter("genred_inference_errors", "Inference batches that failed.",
                                 lambda: worker.errors)
         metrics.observe_counter("genred_windows_failed", "Windows in failed inference batches.",
@@ -129,22 +130,12 @@ class Service:
         metrics.observe_counter("genred_inference_callback_errors",
                                 "Result callbacks that raised (logged and survived).",
                                 lambda: worker.callback_errors)
-        if self.history is not None:
-            history = self.history
-            metrics.observe_counter(
-                "genred_history_rows_lost",
-                "History rows not stored (writer behind, or the write failed).",
-                lambda: history.rows_dropped + history.rows_failed)
-        if self.mqtt is not None:
-            mqtt = self.mqtt
-            metrics.observe_counter(
-                "genred_mqtt_messages_dropped",
-                "MQTT messages dropped (oldest first) while the broker was unreachable.",
-                lambda: mqtt.messages_dropped)
+        for output in self.outputs:
+            output.register_metrics(metrics)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
-        return {
+        document: dict[str, Any] = {
             "status": "ok",
             "model": self.model.name,
             "labels": list(self.model.labels),
@@ -156,14 +147,10 @@ class Service:
                  "audio_seconds": round(rt.windower.total_samples / SAMPLE_RATE_HZ, 3)}
                 for name, rt in self._runtimes.items()
             ],
-            "history": self.history.health() if self.history else {"state": "disabled"},
-            "mqtt": self.mqtt.health() if self.mqtt else {"state": "disabled"},
         }
-
-    async def _query_history(self, params: dict[str, list[str]]) -> list[dict[str, Any]]:
-        """GET /history: rows from the history database (ValueError on bad parameters)."""
-        assert self.history is not None
-        return await asyncio.to_thread(self.history.query, **query_from_params(params))
+        document.update({name: {"state": "disabled"} for name in self._output_names})
+        document.update({output.name: output.health() for output in self.outputs})
+        return document
 
     def create_sources(self) -> None:
         """Construct every source (bad device names etc. raise here, before anything starts)."""
@@ -174,8 +161,17 @@ class Service:
                 lambda state, message, n=name: self._on_source_state(n, state, message))
 
     async def start_server(self) -> None:
-        """Bind the WebSocket/HTTP server (raises OSError if the port is taken)."""
-        await self.publisher.start()
+        """Start every output (raises OSError if the server's port is taken)."""
+        started: list[Output] = []
+        try:
+            for output in self.outputs:
+                await output.start()
+                started.append(output)
+        except BaseException:
+            for output in reversed(started):
+                with contextlib.suppress(Exception):
+                    await output.stop()
+            raise
         for name, runtime in self._runtimes.items():
             self._publish_state(name, runtime)
 
@@ -185,33 +181,37 @@ class Service:
         _LOGGER.info("model %s, %d sources, hop %.3f s", self.model.name, len(self._runtimes),
                      hop)
         self.create_sources()
-        if self.history:
-            self.history.start()
         try:
             async with asyncio.TaskGroup() as group:
                 worker_task = group.create_task(self.worker.run(self._on_result))
                 pumps = [group.create_task(self._pump(name)) for name in self._runtimes]
-                mqtt = [group.create_task(self.mqtt.run())] if self.mqtt else []
+                for output in self.outputs:
+                    group.create_task(self._run_output(output))
                 await stop.wait()
                 _LOGGER.info("stopping: closing sources and clients")
                 await self._close_sources()
-                await self._stop_mqtt(mqtt)
                 for task in [*pumps, worker_task]:
                     task.cancel()
+                await self._stop_outputs()
         finally:
             self.worker.close()
-            await self.publisher.close()
-            if self.history:
-                await asyncio.to_thread(self.history.close)
 
-    async def _stop_mqtt(self, tasks: list[asyncio.Task]) -> None:
-        """Let the MQTT output publish ``offline`` (bounded in time), then cancel it."""
-        if self.mqtt is None:
-            return
-        self.mqtt.stop()
-        await asyncio.wait(tasks, timeout=3.0)
-        for task in tasks:
-            task.cancel()
+    async def _run_output(self, output: Output) -> None:
+        """Run one output; its failure is logged and never stops the pipeline."""
+        try:
+            await output.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _LOGGER.exception("output %s failed", output.name)
+
+    async def _stop_outputs(self) -> None:
+        """Stop every output (each bounded by its own stop), the last-built first."""
+        for output in reversed(self.outputs):
+            try:
+                await output.stop()
+            except Exception:
+                _LOGGER.exception("output %s did not stop cleanly", output.name)
 
     async def _close_sources(self) -> None:
         """Close every open source, each bounded in time."""
@@ -239,13 +239,13 @@ class Service:
         if runtime.source_state != SourceState.LIVE:
             self._on_source_state(name, SourceState.LIVE, None)
         if window is None:
-            work = runtime.windower.pending_work() if self.model.prefetch else None
+            work = runtime.windower.pending_work() if self.model.serving.prefetch else None
             if work is not None:
                 self.worker.submit_work(name, work)
             return
         self.spectrograms.on_window(name, window)
         if window.silent:
-            runtime.smoother.reset()
+            runtime.judge.reset()
             runtime.no_music = False
         else:
             self.worker.submit(name, self._job(name, runtime, window))
@@ -272,7 +272,7 @@ class Service:
         runtime = self._runtimes[name]
         runtime.source_state, runtime.message = SourceState(state), redact_optional(message)
         if state != SourceState.LIVE:
-            runtime.smoother.reset()
+            runtime.judge.reset()
         self._publish_state(name, runtime)
 
     def _publish_state(self, name: str, runtime: _SourceRuntime, silent: bool = False) -> None:
@@ -292,7 +292,9 @@ class Service:
         elif runtime.message == runtime.published_message:
             return
         runtime.published_message = runtime.message  # e.g. the demo's next clip: same state
-        self.publisher.set_source_state(name, runtime.config.kind, state, runtime.message)
+        status = SourceStatus(name, runtime.config.kind, state, runtime.message)
+        for output in self.outputs:
+            output.on_state(status)
 
     def _on_drop(self, name: str) -> None:
         """Metrics hook of the worker: a window of ``name`` was dropped."""
@@ -304,28 +306,24 @@ class Service:
         self._batch_seconds = seconds
         self.metrics.inference_batch_size.observe(batch_size)
 
-    def _on_result(self, job: WindowJob, outputs: np.ndarray) -> None:
-        """Smooth a window's genre probabilities and publish the prediction (or no_music)."""
+    def _on_result(self, job: WindowJob, result: WindowResult) -> None:
+        """Judge a window (no music, or smoothed genres) and publish what it says."""
         runtime = self._runtimes[job.source_name]
         runtime.windows += 1
         self.metrics.windows_classified.labels(source=job.source_name).inc()
         self.metrics.source_inference_seconds.labels(source=job.source_name).observe(
             self._batch_seconds)
-        labels, to_smooth, moved = self.model.labels, outputs, False
-        if runtime.change is not None:
-            outputs, to_smooth, moved = runtime.change.update(
-                outputs, job.window_end_sample, runtime.smoother.label_index)
-        genres, no_music = split_outputs(outputs[np.newaxis], len(labels))
-        runtime.no_music = bool(no_music[0] >= NO_MUSIC_THRESHOLD)
+        verdict = runtime.judge.judge(result, job.window_end_sample)
+        runtime.no_music = verdict.no_music
         self._publish_state(job.source_name, runtime)
-        if runtime.no_music:
-            runtime.smoother.reset()
-            return
-        probabilities = genres[0]
-        if moved:
-            runtime.smoother.reset()  # a genre change in the newest patches: follow it now
-        smoothed = runtime.smoother.update(split_outputs(to_smooth[np.newaxis], len(labels))[0][0])
-        rate_hz = job.sample_rate_hz
+        if not verdict.no_music:
+            self._publish_prediction(job, verdict)
+
+    def _publish_prediction(self, job: WindowJob, verdict: Verdict) -> None:
+        """Build the prediction and hand it to every output."""
+        labels, rate_hz = self.model.labels, job.sample_rate_hz
+        smoothed, probabilities = verdict.smoothed, verdict.raw
+        assert smoothed is not None and probabilities is not None
         prediction = Prediction(
             source=job.source_name,
             window_start_ms=job.window_start_sample * 1000 // rate_hz,
@@ -339,11 +337,8 @@ class Service:
                                                                        strict=True)},
             model=self.model.name,
         )
-        self.publisher.publish_prediction(prediction)
         self.metrics.source_confidence.labels(source=job.source_name).set(prediction.confidence)
         if smoothed.changed:
             self.metrics.label_changes.labels(source=job.source_name).inc()
-        if self.history:
-            self.history.record(prediction, smoothed.changed)
-        if self.mqtt:
-            self.mqtt.publish_prediction(prediction, smoothed.changed)
+        for output in self.outputs:
+            output.on_prediction(prediction, smoothed.changed)

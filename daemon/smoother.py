@@ -38,11 +38,6 @@ class SmoothingConfig:
     """A new genre must lead the current one by this much smoothed probability..."""
     hysteresis_hops: int = 2
     """...for this many consecutive hops before the label changes."""
-    change_patches: int = 2
-    """Patch-head models (daemon/change.py): when this many newest 3-s patches all lead with a
-    genre other than the label (0: never)..."""
-    change_probability: float = 0.8
-    """...and their pooled probability of it is at least this, the label moves at once."""
 
     def validate(self, path: str = "smoothing") -> None:
         """Range checks (ConfigError, a ValueError, naming the key path)."""
@@ -54,10 +49,6 @@ class SmoothingConfig:
                "must be in [0, 1)", self.hysteresis_margin)
         check(self.hysteresis_hops >= 1, f"{path}.hysteresis_hops", "must be >= 1",
                self.hysteresis_hops)
-        check(0 <= self.change_patches <= 10, f"{path}.change_patches", "must be in 0..10",
-              self.change_patches)
-        check(0 <= self.change_probability <= 1, f"{path}.change_probability",
-              "must be in [0, 1]", self.change_probability)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from models.musicnn.features import window_patches
 from models.musicnn.patch_cache import PatchCache, encode_pending
 from models.musicnn.spec import PARAMS
 from models.musicnn.streaming import StreamingMusicnnMel, hop_patches, patch_start_sample
+from models.outcome import WindowResult
 from models.patch_tflite import ENCODE_CHUNK_PATCHES, PatchLogitsPredictor, pool_patch_logits
 from models.serving import WindowServing
 
@@ -99,15 +100,14 @@ class PatchPooling:
     """Encodes queued patches to head logits (once each) and pools windows from the cache."""
 
     def __init__(self, encode: Callable[[np.ndarray], np.ndarray], temperature: float,
-                 n_patches: int, n_outputs: int, with_scores: bool = False) -> None:
+                 n_patches: int, n_outputs: int) -> None:
         self.encode = encode
         """(n, 187, 96) patches -> (n, n_outputs) head logits."""
         self.temperature = float(temperature)
         self.n_patches = int(n_patches)
         self.n_outputs = int(n_outputs)
-        self.patch_scores = self.n_patches if with_scores else 0
-        """Patches whose scores (logits / temperature, oldest first) follow each row's outputs
-        (daemon/change.py detects genre changes from them); 0: outputs only."""
+        self.patch_step_samples = patch_start_sample(1000) / 1000
+        """Samples per patch at 44.1 kHz (2.992 s), for the change detector's grid."""
 
     def new_extractor(self) -> PatchExtractor:
         """A fresh streaming front-end and cache for one source."""
@@ -121,28 +121,25 @@ class PatchPooling:
         """The windows as they are (their patches live in the caches)."""
         return list(features)
 
-    def predict(self, windows: Sequence[PatchWindow]) -> np.ndarray:
+    def predict(self, windows: Sequence[PatchWindow]) -> list[WindowResult]:
         """Encode every queued patch of the windows' sources in one call, then pool each window.
 
         A window whose oldest patches left the cache (the source ran more than the history
-        ahead of this thread, e.g. a file read faster than real time) gets a NaN row: stale.
+        ahead of this thread, e.g. a file read faster than real time) is stale.
         """
         caches = list({id(window.cache): window.cache for window in windows}.values())
         encode_pending(caches, self.encode)
-        return np.stack([self._pool(window) for window in windows])
+        return [self._pool(window) for window in windows]
 
-    def _pool(self, window: PatchWindow) -> np.ndarray:
-        """softmax(mean patch logits / temperature) of one window [+ its patch scores]; NaN
-        when it went stale."""
+    def _pool(self, window: PatchWindow) -> WindowResult:
+        """softmax(mean patch logits / temperature) of one window and its patch scores."""
         try:
             patch_logits = window.cache.window_outputs(window.last_index)
         except KeyError:
-            return np.full(self.n_outputs * (1 + self.patch_scores), np.nan, np.float32)
-        outputs = pool_patch_logits(patch_logits, self.temperature)
-        if self.patch_scores:
-            scores = patch_logits.astype(np.float64) / self.temperature
-            outputs = np.concatenate([outputs, scores.ravel()])
-        return outputs.astype(np.float32)
+            return WindowResult.gone_stale(self.n_outputs)
+        outputs = pool_patch_logits(patch_logits, self.temperature).astype(np.float32)
+        scores = (patch_logits.astype(np.float64) / self.temperature).astype(np.float32)
+        return WindowResult(outputs, scores)
 
 
 def patch_serving(loaded: LoadedModel) -> Any:
@@ -152,7 +149,7 @@ def patch_serving(loaded: LoadedModel) -> Any:
     predictor = loaded.predictor
     if isinstance(predictor, PatchLogitsPredictor):
         return PatchPooling(predictor.encode, predictor.temperature, contract.input_shape[0],
-                            contract.n_outputs, with_scores=True)
+                            contract.n_outputs)
     keras_model = getattr(predictor, "model", None)
     if keras_model is None:
         _LOGGER.info("%s: runtime without patch stages; each window's 10 patches are computed "
@@ -168,5 +165,4 @@ def patch_serving(loaded: LoadedModel) -> Any:
                        dtype=np.float32)
             for i in range(0, patches.shape[0], ENCODE_CHUNK_PATCHES)])
 
-    return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs,
-                        with_scores=True)
+    return PatchPooling(encode, temperature, contract.input_shape[0], contract.n_outputs)

@@ -8,13 +8,15 @@ outputs instead (models/patch_serving.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from models.features import FeatureExtractor, make_extractor
 from models.loader import LoadedModel
+from models.outcome import WindowResult, results_from_rows
 from models.registry import MODEL_KINDS
 
 
@@ -29,14 +31,14 @@ class Serving(Protocol):
         """One batch from the due windows' features (event loop thread or worker, cheap)."""
         ...
 
-    def predict(self, batch: Any) -> np.ndarray:
-        """Outputs (N, n_outputs) of a batch of N windows (inference thread)."""
+    def predict(self, batch: Any) -> Sequence[WindowResult]:
+        """One result per window of a batch of N windows (inference thread)."""
         ...
 
     prefetch: Callable[[list[Any]], int] | None
     """Work ahead of windows (inference thread): the extractors' ``pending_work`` items."""
-    patch_scores: int
-    """Patches whose scores follow the outputs in each row (daemon/change.py; 0: none)."""
+    patch_step_samples: float | None
+    """Samples per patch when results carry patch scores (daemon/change.py), else None."""
 
 
 class WindowServing:
@@ -44,8 +46,8 @@ class WindowServing:
 
     prefetch = None
     """Nothing to do between windows."""
-    patch_scores = 0
-    """Rows are the outputs only."""
+    patch_step_samples = None
+    """Results carry no patch scores."""
 
     def __init__(self, loaded: LoadedModel) -> None:
         self._loaded = loaded
@@ -59,9 +61,25 @@ class WindowServing:
         """Stacked window inputs."""
         return np.stack(features)
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def predict(self, batch: np.ndarray) -> list[WindowResult]:
         """The model's outputs for stacked windows."""
-        return self._loaded.predict_outputs(batch)
+        return results_from_rows(self._loaded.predict_outputs(batch))
+
+
+@dataclass
+class FunctionServing:
+    """A model given as plain functions (tests, benchmarks, the fake-model harness)."""
+
+    new_extractor: Callable[[], FeatureExtractor]
+    predict_rows: Callable[[Any], np.ndarray]
+    """Collated batch of N windows -> outputs (N, n_outputs)."""
+    collate: Callable[[list[Any]], Any] = np.stack
+    prefetch: Callable[[list[Any]], Any] | None = None
+    patch_step_samples: float | None = None
+
+    def predict(self, batch: Any) -> list[WindowResult]:
+        """Results of the function's output rows."""
+        return results_from_rows(self.predict_rows(batch))
 
 
 def serving_for(loaded: LoadedModel) -> Serving:

@@ -7,6 +7,7 @@ import pytest
 
 from daemon.change import ChangeDetector, pooled_probabilities
 from daemon.smoother import Smoother
+from models.outcome import WindowResult
 
 N_PATCHES, N_OUTPUTS, STEP = 10, 4, 131947.2
 """3 genres + a no-music column, on the 2.992-s patch grid."""
@@ -20,9 +21,10 @@ def patch_scores(genres: list[int], lead: float = 3.0, seed: int = 0) -> np.ndar
     return scores
 
 
-def row_of(scores: np.ndarray) -> np.ndarray:
-    """A patch-head row: window outputs, then its patch scores."""
-    return np.concatenate([pooled_probabilities(scores), scores.ravel()]).astype(np.float32)
+def result_of(scores: np.ndarray) -> WindowResult:
+    """A patch-head result: window outputs and its patch scores."""
+    return WindowResult(pooled_probabilities(scores).astype(np.float32),
+                        scores.astype(np.float32))
 
 
 def end_of(last_index: int) -> int:
@@ -34,9 +36,10 @@ def replay(genres: list[int], detector: ChangeDetector) -> tuple[list[int], list
     """Labels and detections of every window over a patch sequence."""
     scores, smoother, labels, moves = patch_scores(genres), Smoother(3), [], []
     for last in range(N_PATCHES - 1, len(genres)):
-        outputs, to_smooth, moved = detector.update(
-            row_of(scores[last - N_PATCHES + 1:last + 1]), end_of(last), smoother.label_index)
-        np.testing.assert_allclose(outputs, pooled_probabilities(
+        result = result_of(scores[last - N_PATCHES + 1:last + 1])
+        to_smooth, moved = detector.update(result.outputs, result.patch_scores, end_of(last),
+                                           smoother.label_index)
+        np.testing.assert_allclose(result.outputs, pooled_probabilities(
             scores[last - N_PATCHES + 1:last + 1]), rtol=0, atol=1e-6)
         if moved:
             smoother.reset()
@@ -69,7 +72,8 @@ def test_re_pooling_covers_the_patches_since_the_change_until_the_window_is_new(
         window = scores[last - N_PATCHES + 1:last + 1]
         new = last - 15 + 1
         label = 0 if new <= 2 else 2  # the label moved on the detection
-        outputs, to_smooth, _ = detector.update(row_of(window), end_of(last), label)
+        outputs = pooled_probabilities(window).astype(np.float32)
+        to_smooth, _ = detector.update(outputs, window, end_of(last), label)
         if 2 <= new < N_PATCHES:
             np.testing.assert_allclose(to_smooth, pooled_probabilities(scores[15:last + 1]),
                                        rtol=0, atol=1e-6)
@@ -100,25 +104,60 @@ def test_change_patches_must_fit_the_window() -> None:
         ChangeDetector(3, N_PATCHES, STEP, change_patches=11)
 
 
-def test_the_service_moves_the_label_on_a_detected_change(tmp_path) -> None:
-    """Rows with patch scores through Service._on_result: the label follows after 3 patches."""
+def service_labels(tmp_path, smoothing: dict) -> tuple[list[int], object]:
+    """Labels of results with patch scores through Service._on_result, config ``smoothing``."""
     from daemon.classifier import WindowJob
     from daemon.config import config_from_dict
     from daemon.service import ModelHandle, Service
     from models.patch_serving import PatchExtractor
+    from models.serving import FunctionServing
 
     placeholder = tmp_path / "unused.wav"
     placeholder.write_bytes(b"")
-    config = config_from_dict({"server": {"port": 0}, "sources": [
+    config = config_from_dict({"server": {"port": 0}, "smoothing": smoothing, "sources": [
         {"name": "m", "kind": "url", "url": str(placeholder)}]})
-    model = ModelHandle(name="fake", labels=["a", "b", "c"], patch_scores=N_PATCHES,
-                        new_extractor=lambda: PatchExtractor(N_PATCHES),
-                        predict_batch=lambda batch: np.empty((0, N_OUTPUTS)))
-    service = Service(config, model)
+    serving = FunctionServing(lambda: PatchExtractor(N_PATCHES),
+                              lambda batch: np.empty((0, N_OUTPUTS)), patch_step_samples=STEP)
+    service = Service(config, ModelHandle(name="fake", labels=["a", "b", "c"], serving=serving))
     scores, labels = patch_scores([0] * 20 + [1] * 12), []
     for last in range(N_PATCHES - 1, 32):
         job = WindowJob("m", None, 0, end_of(last), 44100)
-        service._on_result(job, row_of(scores[last - N_PATCHES + 1:last + 1]))
-        labels.append(service._runtimes["m"].smoother.label_index)
+        service._on_result(job, result_of(scores[last - N_PATCHES + 1:last + 1]))
+        labels.append(service._runtimes["m"].judge.smoother.label_index)
+    return labels, service._runtimes["m"].judge.change
+
+
+def test_the_service_moves_the_label_on_a_detected_change(tmp_path) -> None:
+    """The label follows after the 2nd new patch (the config's defaults)."""
+    labels, detector = service_labels(tmp_path, {})
     assert labels.index(1) == 20 - (N_PATCHES - 1) + 1 and labels[-1] == 1  # 2nd new patch
-    assert service._runtimes["m"].change.changes_detected == 1
+    assert detector.changes_detected == 1 and detector.change_probability == 0.8
+
+
+@pytest.mark.parametrize("smoothing", [{"change_patches": 0},
+                                       {"change_patches": 2, "change_probability": 0.9999}])
+def test_the_config_turns_the_detector_off_or_raises_its_bar(tmp_path, smoothing) -> None:
+    """change_patches 0: no detector; a probability above the patches': no detection. Either
+    way the label still follows the window, later, and every window gives a label."""
+    labels, detector = service_labels(tmp_path, smoothing)
+    assert None not in labels and labels[-1] == 1
+    assert labels.index(1) > 20 - (N_PATCHES - 1) + 1
+    if smoothing["change_patches"] == 0:
+        assert detector is None
+    else:
+        assert detector.change_probability == 0.9999 and detector.changes_detected == 0
+
+
+def test_the_change_keys_stay_under_smoothing() -> None:
+    from daemon.config import ConfigError, config_from_dict
+
+    config = config_from_dict({"smoothing": {"change_patches": 3, "change_probability": 0.7,
+                                             "alpha": 0.4}})
+    assert (config.change.change_patches, config.change.change_probability) == (3, 0.7)
+    assert config.smoothing.alpha == 0.4
+    with pytest.raises(ConfigError, match="smoothing.change_patches"):
+        config_from_dict({"smoothing": {"change_patches": 11}})
+    with pytest.raises(ConfigError, match="smoothing.change_probability"):
+        config_from_dict({"smoothing": {"change_probability": "high"}})
+    with pytest.raises(ConfigError, match="change: unknown key"):
+        config_from_dict({"change": {"change_patches": 1}})

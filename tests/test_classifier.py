@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from daemon.classifier import InferenceWorker, WindowJob
+from models.outcome import WindowResult
 
 TIMEOUT_SECONDS = 5.0
 FEATURE_SHAPE = (4, 3)
@@ -76,8 +77,8 @@ class Collector:
         self.failures: list[tuple[WindowJob, BaseException]] = []
         self._changed = asyncio.Event()
 
-    def on_result(self, job: WindowJob, row: np.ndarray) -> None:
-        self.results.append((job, row))
+    def on_result(self, job: WindowJob, result: WindowResult) -> None:
+        self.results.append((job, result.outputs))
         self._changed.set()
 
     def on_error(self, job: WindowJob, exc: BaseException) -> None:

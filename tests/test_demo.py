@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import websockets
 
+from daemon.assembly import build_service
 from daemon.cli import build_parser, resolve_config
 from daemon.config import config_from_dict
 from daemon.harness import REPO_ROOT, fake_model
-from daemon.service import Service
 from daemon.sources import SOURCE_KINDS, DeviceConfig, source_from_spec
 from daemon.sources.demo import DEMO_DIR, DemoConfig, DemoSource, apply_demo_fallback, demo_clips
 from tests.daemon_helpers import read_until
@@ -107,7 +107,7 @@ async def test_next_clip_title_reaches_clients_in_the_same_state() -> None:
     """A new message in an unchanged state (the demo's next clip) is broadcast; repeats not."""
     config = config_from_dict({"server": {"port": 0}, "history": {"enabled": False},
                                "sources": [{"name": "demo", "kind": "demo"}]})
-    service = Service(config, fake_model())
+    service = build_service(config, fake_model())
     await asyncio.wait_for(service.start_server(), 10)
     try:
         url = f"ws://127.0.0.1:{service.publisher.port}/"

@@ -24,9 +24,9 @@ from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
 from daemon import messages
+from daemon.assembly import build_service
 from daemon.config import config_from_dict
 from daemon.harness import fake_model, free_port
-from daemon.service import Service
 
 pytestmark = pytest.mark.timeout(300)
 MAX_MESSAGE_BYTES = 4096
@@ -44,7 +44,7 @@ class RunningDaemon:
     """A Service running on its own event loop in a background thread."""
 
     pcm_port: int
-    service: Service | None = None
+    service: Any = None
     loop: asyncio.AbstractEventLoop | None = None
     stop: asyncio.Event | None = None
     error: BaseException | None = None
@@ -68,7 +68,7 @@ def _serve(daemon: RunningDaemon) -> None:
             "sources": [{"name": SOURCE, "kind": "tcp", "port": daemon.pcm_port,
                          "sample_rate_hz": 44100, "channels": CHANNELS,
                          "pcm_format": "f32le"}]})
-        daemon.service = Service(config, fake_model())
+        daemon.service = build_service(config, fake_model())
         daemon.service.create_sources()
         await daemon.service.start_server()
         daemon.loop, daemon.stop = asyncio.get_running_loop(), asyncio.Event()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.assembly import build_service
 from daemon.config import config_from_dict
 from daemon.harness import (
     REPO_ROOT,
@@ -21,7 +22,6 @@ from daemon.harness import (
 )
 from daemon.messages import SourceState
 from daemon.metrics import DaemonMetrics
-from daemon.service import Service
 from tests.real_helpers import daemon_process, write_config
 
 
@@ -62,7 +62,7 @@ def test_daemon_metrics_full_exposition() -> None:
 
 def test_service_exports_the_counts_other_stages_keep() -> None:
     config = config_from_dict({"server": {"port": 0}})
-    service = Service(config, fake_model())
+    service = build_service(config, fake_model())
     service.worker.errors, service.worker.windows_failed = 2, 5
     service.publisher.messages_dropped = 3
     text = service.metrics.render().decode()

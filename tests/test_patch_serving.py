@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from daemon.config import config_from_dict
+from daemon.output import Output
+from daemon.outputs import websocket_output
 from daemon.service import Service
 from daemon.windower import Windower
 from models.musicnn.streaming import patch_ready_samples, patch_start_sample, stream_patches
 from models.patch_serving import PatchExtractor, PatchPooling
+from tests.real_helpers import render_pcm
 from tests.test_musicnn_patch_cache import CountingEncoder, encode_offline
 from tests.test_musicnn_streaming import music_like
 
@@ -71,7 +74,7 @@ def test_pooling_equals_the_window_formula_and_encodes_each_patch_once() -> None
     assert sum(encoder.calls) == reference.shape[0] == len(set(encoder.keys))
     for k, outputs in results.items():
         expected = softmax(encode_offline(reference[k - 9:k + 1]).mean(0) / temperature)
-        np.testing.assert_allclose(outputs[0], expected, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(outputs[0].outputs, expected, rtol=0, atol=1e-5)
 
 
 def test_a_slow_encoder_pools_the_window_it_was_given() -> None:
@@ -84,21 +87,22 @@ def test_a_slow_encoder_pools_the_window_it_was_given() -> None:
     b.push(audio[:first])
     windows = [a.features(lambda: audio), b.features(lambda: audio)]
     a.push(audio[first:])  # 3 more patches reach a's cache before the inference thread runs
-    outputs = pooling.predict(windows)
+    outputs = [result.outputs for result in pooling.predict(windows)]
     reference = stream_patches(audio)
     expected = softmax(encode_offline(reference[:10]).mean(0))
     np.testing.assert_allclose(outputs, [expected, expected], rtol=0, atol=1e-5)
 
 
-def test_stale_window_is_a_nan_row() -> None:
+def test_stale_window_is_a_stale_result() -> None:
     pooling = PatchPooling(encode_offline, 1.0, n_patches=10, n_outputs=8)
     extractor = pooling.new_extractor()
     audio = music_like(60.0)
     extractor.push(audio[:patch_ready_samples(9)])
     window = extractor.features(lambda: audio)
     extractor.push(audio[patch_ready_samples(9):])  # 10 patches later: window 0..9 is gone
-    outputs = pooling.predict([window, extractor.features(lambda: audio)])
-    assert np.isnan(outputs[0]).all() and np.isfinite(outputs[1]).all()
+    stale, fresh = pooling.predict([window, extractor.features(lambda: audio)])
+    assert stale.stale and not fresh.stale and np.isfinite(fresh.outputs).all()
+    assert fresh.patch_scores.shape == (10, 8)
 
 
 def test_warming_patches_are_encoded_before_the_first_window() -> None:
@@ -116,7 +120,7 @@ def test_warming_patches_are_encoded_before_the_first_window() -> None:
         worker = InferenceWorker(pooling.predict, max_batch_size=2, collate=pooling.collate,
                                  prefetch=pooling.prefetch)
         task = asyncio.create_task(worker.run(
-            lambda job, row: results.setdefault(job.source_name, row)))  # the first window
+            lambda job, result: results.setdefault(job.source_name, result.outputs)))
         for start in range(0, audios[0].shape[0], 4410):
             for index, (audio, windower) in enumerate(zip(audios, windowers, strict=True)):
                 name, cache = f"s{index}", windower.extractor.cache
@@ -161,27 +165,49 @@ class PacedSource:
         """Nothing to release."""
 
 
-@pytest.mark.parametrize("runtime", ["keras", "tflite"])
-def test_daemon_outputs_equal_the_saved_model(tmp_path: Path, runtime: str) -> None:
+class RecordingOutput(Output):
+    """An output that keeps what it is given (the one-line way to add an output)."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.predictions: list = []
+        self.states: list = []
+
+    def on_prediction(self, prediction, changed: bool) -> None:
+        self.predictions.append(prediction)
+
+    def on_state(self, status) -> None:
+        self.states.append(status.state)
+
+
+@pytest.mark.parametrize(("runtime", "change_patches"),
+                         [("keras", 2), ("tflite", 2), ("tflite", 0)])
+def test_daemon_outputs_equal_the_saved_model(tmp_path: Path, runtime: str,
+                                              change_patches: int) -> None:
     """genred-default through the service (windower, worker, cache) == the Keras model's
-    predict_outputs, with the Keras stages or the TFLite patch stage."""
+    predict_outputs, with the Keras stages or the TFLite patch stage; predictions are
+    published with the change detector on and off (``change_patches: 0``)."""
     pytest.importorskip("keras")
     from daemon.runner import load_model_handle
     from models.loader import load_model
 
-    audio = music_like(42.0, seed=3)
+    audio, real = paced_audio()
     placeholder = tmp_path / "unused.wav"  # the source is replaced by PacedSource
     placeholder.write_bytes(b"")
     config = config_from_dict({"server": {"port": 0}, "window": {"hop_seconds": 2.0},
+                               "smoothing": {"change_patches": change_patches},
                                "sources": [{"name": "m", "kind": "url", "url": str(placeholder)}]})
-    service = Service(config, load_model_handle(str(MODEL_DIR), runtime=runtime))
+    recorder = RecordingOutput()
+    service = Service(config, load_model_handle(str(MODEL_DIR), runtime=runtime),
+                      outputs=[("websocket", websocket_output), ("recorder", lambda _: recorder)])
     results: dict[int, np.ndarray] = {}
     on_result = service._on_result
 
-    def record(job, outputs) -> None:
+    def record(job, result) -> None:
         k = next(k for k in range(40) if patch_start_sample(k + 1) == job.window_end_sample)
-        results[k] = outputs
-        on_result(job, outputs)
+        results[k] = result.outputs
+        on_result(job, result)
 
     service._on_result = record
     service._runtimes["m"].source = PacedSource(audio, results)
@@ -200,8 +226,26 @@ def test_daemon_outputs_equal_the_saved_model(tmp_path: Path, runtime: str) -> N
     reference = stream_patches(audio)
     offline = load_model(MODEL_DIR).predict_outputs(
         np.stack([reference[k - 9:k + 1] for k in sorted(results)]))
-    streamed = np.stack([results[k][:offline.shape[1]] for k in sorted(results)])
+    streamed = np.stack([results[k] for k in sorted(results)])
     np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-4)
+    assert service.worker.callback_errors == 0 and service._runtimes["m"].windows == 5
+    if real:  # music: every window is published as a genre
+        assert [p.window_end_ms for p in recorder.predictions] == [
+            patch_start_sample(k + 1) * 1000 // 44100 for k in sorted(results)]
+    detector = service._runtimes["m"].judge.change
+    assert (detector is None) == (change_patches == 0)
+
+
+REAL_CLIP = (Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan-mini" / "country"
+             / "country.00000.flac")
+
+
+def paced_audio() -> tuple[np.ndarray, bool]:
+    """42 s of a real clip (looped) when ../shared/data is there, else music-like tones."""
+    if not REAL_CLIP.is_file():
+        return music_like(42.0, seed=3), False
+    pcm = np.frombuffer(render_pcm(REAL_CLIP, 42.0), np.int16)
+    return (pcm.astype(np.float32) / 32768.0), True
 
 
 async def until(predicate) -> None:

@@ -19,9 +19,9 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
+from daemon.assembly import build_service
 from daemon.config import config_from_dict
 from daemon.harness import fake_model, free_port
-from daemon.service import Service
 from tests.conftest import REPO_ROOT
 from tests.real_helpers import build_spectral_artifact, daemon_process, write_config
 
@@ -91,7 +91,7 @@ async def guarded_service() -> AsyncIterator[int]:
     config = config_from_dict({"server": {"host": "0.0.0.0", "port": 0, "token": TOKEN,
                                           "allowed_origins": [ALLOWED_ORIGIN]},
                                "sources": []})
-    service = Service(config, fake_model())
+    service = build_service(config, fake_model())
     service.create_sources()
     await asyncio.wait_for(service.start_server(), 10)
     stop = asyncio.Event()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import time
 
@@ -12,9 +11,9 @@ import numpy as np
 import pytest
 import websockets
 
+from daemon.assembly import build_service
 from daemon.config import config_from_dict
 from daemon.harness import fake_model, fake_predict
-from daemon.service import Service
 from tests.daemon_helpers import read_until, write_tone_wav
 
 
@@ -24,7 +23,7 @@ def make_config(sources: list[dict], **extra) -> object:
 
 @contextlib.asynccontextmanager
 async def running(config, model=None):
-    service = Service(config, model or fake_model())
+    service = build_service(config, model or fake_model())
     service.create_sources()
     await asyncio.wait_for(service.start_server(), 10)
     stop = asyncio.Event()
@@ -120,7 +119,7 @@ async def test_sources_due_together_are_batched(tmp_path, n_sources):
         time.sleep(0.2)  # an inference long enough for the other sources' windows to queue
         return fake_predict(images)
 
-    model.predict_batch = slow_predict
+    model.serving.predict_rows = slow_predict
     async with running(config, model) as service:
         async with websockets.connect(f"ws://127.0.0.1:{service.publisher.port}/") as ws:
             await read_until(ws, lambda m: m.get("type") == "status" and m["state"] == "ended"
@@ -138,7 +137,8 @@ async def test_no_music_output_gives_state_not_a_genre(tmp_path):
         genres = fake_predict(images)
         return np.concatenate([genres * 0.1, np.full((len(images), 1), 0.9, np.float32)], 1)
 
-    model = dataclasses.replace(fake_model(), predict_batch=no_music_predict)
+    model = fake_model()
+    model.serving.predict_rows = no_music_predict
     wav = write_tone_wav(tmp_path / "tone.wav", 440, 40.0)
     config = make_config([{"name": "talk", "kind": "url", "url": str(wav), "realtime": False}])
     async with running(config, model) as service:

@@ -159,9 +159,7 @@ def fake_patch_model() -> ModelHandle:
                          for band in (slice(0, 32), slice(32, 64), slice(64, 96))], axis=1)
 
     pooling = PatchPooling(encode, temperature=1.0, n_patches=10, n_outputs=3)
-    return ModelHandle(name="fake-patches", labels=("low", "mid", "high"),
-                       new_extractor=pooling.new_extractor, predict_batch=pooling.predict,
-                       collate=pooling.collate)
+    return ModelHandle(name="fake-patches", labels=("low", "mid", "high"), serving=pooling)
 
 
 async def test_http_mel_patches_of_a_patch_model_and_the_token(tmp_path) -> None:

@@ -49,7 +49,7 @@ def test_export_round_trip(tiny_artifact, images, tmp_path, quantize, tolerance)
     handle = load_model_handle(str(folder), runtime="tflite", num_threads=1)
     assert list(handle.labels) == LABELS
     for batch in (images, images[:1], images):  # resizing between batch sizes
-        got = handle.predict_batch(batch)
+        got = np.stack([r.outputs for r in handle.serving.predict(batch)])
         assert got.shape == (len(batch), len(LABELS)) and got.dtype == np.float32
         np.testing.assert_allclose(got, expected[: len(batch)], atol=tolerance)
 

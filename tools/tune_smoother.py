@@ -102,9 +102,11 @@ def replay(smoothing: SmoothingConfig, change: tuple[int, float], sequences: lis
                     if change[0] else None)
         labels = []
         for row, end in zip(seq["rows"], seq["end_samples"], strict=True):
-            to_smooth = row[:row.shape[0] // (N_PATCHES + 1)]
+            n_outputs = row.shape[0] // (N_PATCHES + 1)
+            to_smooth = row[:n_outputs]
             if detector is not None:
-                _, to_smooth, moved = detector.update(row, end, smoother.label_index)
+                scores = row[n_outputs:].reshape(N_PATCHES, n_outputs)
+                to_smooth, moved = detector.update(to_smooth, scores, end, smoother.label_index)
                 if moved:
                     smoother.reset()
             genres, _ = split_outputs(to_smooth[np.newaxis], n_labels)
