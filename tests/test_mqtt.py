@@ -73,7 +73,8 @@ async def test_discovery_state_and_change_reach_a_subscriber(broker):
     assert retained
     assert config["state_topic"] == config["json_attributes_topic"] == "genred/radio/state"
     assert config["unique_id"] == "genred_radio" and config["value_template"]
-    assert config["availability_topic"] == "genred/availability"
+    assert config["availability"] == [{"topic": "genred/availability"},
+                                      {"topic": "genred/radio/availability"}]
     assert config["device"]["identifiers"] == ["genred_radio"]
     state, retained = seen["genred/radio/state"][-1]
     assert retained and state["genre"] == "jazz" and state["confidence"] == 0.4

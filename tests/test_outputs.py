@@ -8,6 +8,8 @@ import json
 import time
 import urllib.error
 
+import numpy as np
+import scipy.io.wavfile
 import websockets
 import yaml
 
@@ -153,3 +155,52 @@ async def wait_until_async(predicate, timeout_seconds: float) -> None:
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(poll(), timeout_seconds)
+
+
+async def test_mqtt_shows_silent_and_unavailable_sources(tmp_path):
+    """Home Assistant sees a silent source as "silent" and an ended one as unavailable (the
+    per-source availability topic is in the sensor's discovery), not its last genre."""
+    quiet = tmp_path / "quiet.wav"
+    scipy.io.wavfile.write(quiet, 22050, np.zeros(22050 * 36, np.int16))
+    broker = Broker(tmp_path).start()
+    config = make_config([{"name": "quiet", "kind": "url", "url": str(quiet),
+                           "realtime": False}], history={"enabled": False},
+                         mqtt={"url": broker.url})
+    try:
+        async with running(config) as service:
+            seen = await collect(broker.port, ["genred/#", "homeassistant/#"], lambda s: (
+                [p for p, _ in s.get("genred/quiet/availability", [])][-2:] == ["online",
+                                                                                 "offline"]
+                and any(p["genre"] == "silent" for p, _ in s.get("genred/quiet/state", []))),
+                60)
+            health = service.health()
+    finally:
+        broker.stop()
+    state = seen["genred/quiet/state"][-1][0]
+    assert state["state"] == "silent" and state["confidence"] is None
+    discovery = seen["homeassistant/sensor/genred_quiet/config"][-1][0]
+    assert {"topic": "genred/quiet/availability"} in discovery["availability"]
+    assert discovery["availability_mode"] == "all"
+    assert health["sources"][0]["state"] == "ended" and health["mqtt"]["state"] == "connected"
+
+
+def test_mqtt_state_display_follows_the_source() -> None:
+    """silent / no music shown in place of the genre; the next prediction shows at once."""
+    from daemon.messages import Prediction
+    from daemon.mqtt import MqttConfig, MqttPublisher
+
+    mqtt = MqttPublisher(MqttConfig(url="mqtt://127.0.0.1"), sources=["a"], model_name="m")
+    queued = mqtt._queue
+    mqtt.publish_source_state("a", "live")
+    mqtt.publish_source_state("a", "no_music")
+    mqtt.publish_source_state("a", "no_music")  # unchanged: nothing new
+    prediction = Prediction(source="a", window_start_ms=0, window_end_ms=30000, wall_time=1.0,
+                            genre="jazz", confidence=0.9, probabilities={"jazz": 0.9},
+                            raw_probabilities={"jazz": 0.9}, model="m")
+    mqtt.publish_prediction(prediction, False)
+    mqtt.publish_source_state("a", "reconnecting")
+    topics = [(topic, payload) for topic, payload, _ in queued]
+    assert topics[0] == ("genred/a/availability", "online")
+    assert [json.loads(p)["genre"] for t, p in topics if t == "genred/a/state"] == [
+        "no music", "jazz"]
+    assert topics[-1] == ("genred/a/availability", "offline")
