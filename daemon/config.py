@@ -21,7 +21,7 @@ from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
 from daemon.yamlsafe import load_yaml
 from models.loader import RUNTIMES
-from models.precision import PRECISIONS
+from models.precision import PRECISIONS, runtime_precision_error
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -106,9 +106,8 @@ class InferenceConfig:
               self.runtime)
         check(self.precision in PRECISIONS, f"{path}.precision",
               f"must be one of {list(PRECISIONS)}", self.precision)
-        check(self.runtime != "tflite" or self.precision == "float32", f"{path}.precision",
-               "is for runtime keras (tflite: genred export --quantize float16)",
-               self.precision)
+        problem = runtime_precision_error(self.runtime, self.precision)
+        check(problem is None, f"{path}.precision", str(problem), self.precision)
         check(self.num_threads is None or 1 <= self.num_threads <= 256,
                f"{path}.num_threads", "must be in 1..256 or null", self.num_threads)
 

@@ -15,15 +15,14 @@ import numpy as np
 from models.artifact import KerasPredictor, open_keras
 from models.contract import ArtifactError, Contract, check_contract, check_io, read_contract
 from models.outcome import split_outputs
-from models.patch_tflite import PATCH_LOGITS, PatchLogitsPredictor
-from models.precision import POLICIES, check_precision, with_precision
+from models.precision import POLICIES, check_precision, runtime_precision_error, with_precision
+from models.registry import MODEL_KINDS
 from models.tflite_runtime import TflitePredictor, litert_available
 
 RUNTIMES = ("auto", "keras", "tflite")
 """auto: the TFLite export when the artifact has one, LiteRT is installed, the precision is
 float32 and there is no NVIDIA GPU (no TensorFlow import: less memory, faster start), else the
 Keras model."""
-TEMPERATURE_TOLERANCE = 1e-3
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 """Present when an NVIDIA driver is loaded (scripts/dev installs TensorFlow's CUDA build)."""
 
@@ -83,14 +82,15 @@ def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | No
     if runtime not in RUNTIMES:
         raise ArtifactError(f"unknown runtime {runtime!r} (known: {RUNTIMES})")
     check_precision(precision)
-    if runtime == "tflite" and precision != "float32":
-        raise ArtifactError(f"precision {precision} is for the keras runtime; for a smaller "
-                            f"TFLite model use: genred export --quantize float16")
+    problem = runtime_precision_error(runtime, precision)
+    if problem is not None:
+        raise ArtifactError(problem)
     folder = Path(folder)
     contract = read_contract(folder)
     check_contract(contract)
     if runtime == "auto":
-        runtime = auto_runtime(contract) if precision == "float32" else "keras"
+        tflite_ok = runtime_precision_error("tflite", precision) is None
+        runtime = auto_runtime(contract) if tflite_ok else "keras"
     if runtime == "tflite":
         path = _tflite_path(folder, contract)
         predictor: Predictor = _tflite_predictor(path, contract, num_threads)
@@ -118,19 +118,12 @@ def auto_runtime(contract: Contract) -> str:
 
 
 def _tflite_predictor(path: Path, contract: Contract, num_threads: int | None) -> Predictor:
-    """The export as a window predictor: the whole model, or a patch stage pooled per window."""
-    note = contract.extra["tflite"]
-    stage = note.get("stage")
+    """The export as a window predictor: the whole model, or the model kind's exported stage
+    (its ``tflite_stage`` entry in models/registry.py)."""
+    stage = contract.extra["tflite"].get("stage")
     if stage is None:
         return TflitePredictor(path, num_threads)
-    if stage != PATCH_LOGITS:
-        raise ArtifactError(f"{path}: unknown exported stage {stage!r} (known: {PATCH_LOGITS})")
-    temperature = float(note["temperature"])
-    declared = contract.head.get("temperature")
-    if declared is not None and abs(float(declared) - temperature) > TEMPERATURE_TOLERANCE:
-        raise ArtifactError(f"{path}: exported with temperature {temperature}, the contract "
-                            f"says {declared}: a stale export (run genred export again)")
-    return PatchLogitsPredictor(path, contract.input_shape[0], temperature, num_threads)
+    return MODEL_KINDS[contract.model_kind].open_tflite_stage(path, contract, num_threads)
 
 
 def _tflite_path(folder: Path, contract: Contract) -> Path:

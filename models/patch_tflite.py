@@ -13,10 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models.contract import ArtifactError, Contract
 from models.tflite_runtime import TflitePredictor
 
 PATCH_LOGITS = "patch_logits"
 """Name of the per-patch stage (patch -> head logits), also the TFLite export's ``stage``."""
+TEMPERATURE_TOLERANCE = 1e-3
+"""Largest difference between the export's and the contract's temperature."""
 ENCODE_CHUNK_PATCHES = 16
 """Patches per encoder call at most: ~20 ms per patch from 5 up, but 64 at once took the
 daemon from 0.8 to 2.0 GB (activations); a warm-up burst of many sources is cut in 16s."""
@@ -54,3 +57,18 @@ class PatchLogitsPredictor:
     def describe(self) -> str:
         """Runtime, threads and the per-patch form."""
         return f"{self.stage.describe()}, per-patch stage"
+
+
+def open_stage(path: Path, contract: Contract, num_threads: int | None) -> PatchLogitsPredictor:
+    """The exported patch-logits stage of a contract, pooled per window (ArtifactError when
+    the export is of another stage or was made with another temperature)."""
+    note = contract.extra["tflite"]
+    stage = note.get("stage")
+    if stage != PATCH_LOGITS:
+        raise ArtifactError(f"{path}: unknown exported stage {stage!r} (known: {PATCH_LOGITS})")
+    temperature = float(note["temperature"])
+    declared = contract.head.get("temperature")
+    if declared is not None and abs(float(declared) - temperature) > TEMPERATURE_TOLERANCE:
+        raise ArtifactError(f"{path}: exported with temperature {temperature}, the contract "
+                            f"says {declared}: a stale export (run genred export again)")
+    return PatchLogitsPredictor(path, contract.input_shape[0], temperature, num_threads)

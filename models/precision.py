@@ -22,6 +22,19 @@ _KEEP_DTYPE = ("InputLayer", "__keras_tensor__")
 """Config entries whose dtype is a tensor's, not a layer's policy."""
 
 
+TFLITE_PRECISION = "float32"
+"""The one precision a TFLite export runs in (smaller exports: genred export --quantize)."""
+
+
+def runtime_precision_error(runtime: str, precision: str) -> str | None:
+    """Why ``runtime`` cannot compute in ``precision`` (None when it can): the one place of the
+    rule that the TFLite runtime runs float32 only (and so auto picks Keras for another)."""
+    if runtime == "tflite" and precision != TFLITE_PRECISION:
+        return (f"precision {precision} is for the keras runtime; for a smaller TFLite model "
+                f"use: genred export --quantize float16")
+    return None
+
+
 def check_precision(precision: str) -> str:
     """``precision`` when known; ArtifactError naming the known ones otherwise."""
     if precision not in PRECISIONS:

@@ -3,9 +3,14 @@
 A front-end is what the daemon computes from a source's audio for a model (its contract
 parameters and its feature extractor); a model kind is the module defining the model's
 layers (imported before loading, so custom layers are known to Keras), for kinds that
-``genred train`` fits the builder function, and for kinds the daemon streams their own way
-(per-patch outputs cached and pooled) their serving. Entries name modules by string and are imported
-on first use, so this table imports neither Keras nor any model code.
+``genred train`` fits the builder function (and whether it takes ImageNet weights), for kinds
+the daemon streams their own way (per-patch outputs cached and pooled) their serving, and for
+kinds whose export is a stage of the model, the stage's export and its TFLite runtime.
+
+Entries name their code as ``"module:attribute"`` strings, imported on first use, so this
+table imports neither Keras nor any model code; :func:`resolve` turns a string that does not
+resolve into a clear :class:`RegistryError`, and tests/test_architecture.py resolves every
+string here and counts each as an import edge of this module.
 """
 
 from __future__ import annotations
@@ -54,6 +59,11 @@ class ModelKind:
     """'module:function(keras_model) -> (keras_model, note)': the graph ``genred export``
     converts instead of the whole model, and what its runtime needs to know (None: the whole
     model)."""
+    tflite_stage: str | None = None
+    """'module:function(path, contract, num_threads) -> Predictor': the TFLite runtime of the
+    exported stage (None: the export is the whole model)."""
+    imagenet_weights: bool = False
+    """``genred train --weights imagenet`` applies (the builder loads Keras' ImageNet VGG16)."""
 
     def load_module(self) -> None:
         """Import the kind's module so its custom layers are known to Keras."""
@@ -73,6 +83,18 @@ class ModelKind:
         """The kind's own serving of a loaded model (None when it has none)."""
         return None if self.serving is None else _resolve(self.serving)(loaded)
 
+    def open_tflite_stage(self, path: Any, contract: Any, num_threads: int | None) -> Any:
+        """The predictor of this kind's exported stage (RegistryError when it has none)."""
+        if self.tflite_stage is None:
+            raise RegistryError(f"model kind {self.name!r} exports the whole model, yet the "
+                                f"contract names an exported stage")
+        return _resolve(self.tflite_stage)(path, contract, num_threads)
+
+    def targets(self) -> list[str]:
+        """Every 'module:attribute' string of this entry."""
+        return [t for t in (self.builder, self.serving, self.export_stage, self.tflite_stage)
+                if t is not None]
+
 
 FRONTENDS: dict[str, FrontEnd] = {entry.name: entry for entry in (
     FrontEnd(bfft.FRONTEND_NAME, bfft.FRONTEND_VERSION, bfft.DEFAULT_PARAMS.to_dict(),
@@ -82,10 +104,12 @@ FRONTENDS: dict[str, FrontEnd] = {entry.name: entry for entry in (
 )}
 
 MODEL_KINDS: dict[str, ModelKind] = {entry.name: entry for entry in (
-    ModelKind("vgg16-bfft", "models.vgg16", bfft.FRONTEND_NAME, "models.vgg16:build_vgg16"),
+    ModelKind("vgg16-bfft", "models.vgg16", bfft.FRONTEND_NAME, "models.vgg16:build_vgg16",
+              imagenet_weights=True),
     ModelKind("musicnn-patch-head", "models.patch_head", musicnn_spec.FRONTEND_NAME,
               serving="models.patch_serving:patch_serving",
-              export_stage="models.patch_head:export_stage"),
+              export_stage="models.patch_head:export_stage",
+              tflite_stage="models.patch_tflite:open_stage"),
     ModelKind("tiny-cnn", "models.tiny", bfft.FRONTEND_NAME, "models.tiny:build_tiny_cnn"),
 )}
 
@@ -95,7 +119,32 @@ def trainable_kinds() -> list[str]:
     return sorted(name for name, kind in MODEL_KINDS.items() if kind.builder is not None)
 
 
-def _resolve(target: str) -> Callable[..., Any]:
-    """The object a 'module:attribute' string names (the module is imported)."""
-    module_name, _, attribute = target.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+class RegistryError(LookupError):
+    """A 'module:attribute' string of the registry does not name importable code."""
+
+
+def registry_targets() -> list[str]:
+    """Every 'module:attribute' string of both tables (the architecture test counts them)."""
+    return ([entry.extractor for entry in FRONTENDS.values()]
+            + [t for kind in MODEL_KINDS.values() for t in kind.targets()])
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """The object a 'module:attribute' string names (the module is imported), or a
+    RegistryError saying which string and why."""
+    module_name, colon, attribute = target.partition(":")
+    if not colon or not module_name or not attribute:
+        raise RegistryError(f"model registry: {target!r} is not 'module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise RegistryError(f"model registry: cannot import {module_name} for {target!r} "
+                            f"({type(error).__name__}: {error})") from error
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise RegistryError(f"model registry: {module_name} has no {attribute!r} "
+                            f"(named by {target!r})") from None
+
+
+_resolve = resolve

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("daemon", "models", "training", "bench", "tools", "tests", "examples")
@@ -158,3 +161,44 @@ def test_twin_finder_sees_twins() -> None:
     a, b = frozenset("xyz"), frozenset("xyzw")
     assert find_twins({"m.A": (a, frozenset()), "m.B": (b, frozenset())}) == [("m.A", "m.B")]
     assert find_twins({"m.A": (a, frozenset()), "m.B": (b, frozenset({"A"}))}) == []
+
+
+MODULE_STRING = re.compile(r"^(?:daemon|models|training)(?:\.[A-Za-z_][A-Za-z0-9_]*)*:"
+                           r"[A-Za-z_][A-Za-z0-9_]*$")
+"""A 'module:attribute' string naming project code."""
+
+
+def _module_strings(path: Path) -> list[str]:
+    """'module:attribute' string constants in a file."""
+    return [node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and MODULE_STRING.match(node.value)]
+
+
+def test_module_strings_live_only_in_the_registry_and_all_resolve() -> None:
+    """The model registry names code by 'module:attribute' (lazy: no Keras at import); each
+    string is counted here, resolves, and names a module the import graph knows."""
+    from models.registry import FRONTENDS, MODEL_KINDS, registry_targets, resolve
+
+    modules = project_modules()
+    elsewhere = {name: found for name, path in modules.items()
+                 if name != "models.registry" and name.split(".")[0] != "tests"
+                 and (found := _module_strings(path))}
+    assert elsewhere == {}
+    targets = registry_targets()
+    assert sorted(targets) == sorted(_module_strings(modules["models.registry"]))
+    assert len(targets) == len(FRONTENDS) + sum(len(k.targets()) for k in MODEL_KINDS.values())
+    for target in targets:
+        assert target.partition(":")[0] in modules, target
+        assert callable(resolve(target)), target
+
+
+def test_a_bad_registry_string_is_one_clear_error() -> None:
+    from models.registry import RegistryError, resolve
+
+    with pytest.raises(RegistryError, match="cannot import models.nope"):
+        resolve("models.nope:build")
+    with pytest.raises(RegistryError, match="models.vgg16 has no 'build_resnet'"):
+        resolve("models.vgg16:build_resnet")
+    with pytest.raises(RegistryError, match="is not 'module:attribute'"):
+        resolve("models.vgg16")

@@ -8,7 +8,7 @@ import logging
 import re
 from pathlib import Path
 
-from models.registry import trainable_kinds
+from models.registry import MODEL_KINDS, trainable_kinds
 from training.errors import InputError
 from training.manifest import SliceRow, genres_of, read_manifest
 from training.splits import ID_BLOCKS_PREFIX
@@ -37,8 +37,10 @@ def check_options(args: argparse.Namespace) -> None:
 def check_weights(model_kind: str, weights: str) -> None:
     """Fail early: ImageNet weights offline, ImageNet for a kind without them, missing file."""
     if weights == "imagenet":
-        if model_kind != "vgg16-bfft":
-            raise InputError(f"--weights imagenet is only for vgg16-bfft, not {model_kind}")
+        if not MODEL_KINDS[model_kind].imagenet_weights:
+            with_imagenet = [k.name for k in MODEL_KINDS.values() if k.imagenet_weights]
+            raise InputError(f"--weights imagenet is only for {', '.join(with_imagenet)}, "
+                             f"not {model_kind}")
         from models.vgg16 import ensure_imagenet_weights
 
         ensure_imagenet_weights()

@@ -4,7 +4,6 @@ SOURCE_TYPES is the one table of source kinds: a kind is its module (config, sou
 ``--source`` spec parser) plus one line here.
 """
 
-import importlib
 from typing import Any
 
 from daemon.sources.base import (
@@ -15,24 +14,18 @@ from daemon.sources.base import (
     StateCallback,
 )
 from daemon.sources.decoding import PCM_FORMATS, PcmDecoder
+from daemon.sources.demo import DemoConfig
 from daemon.sources.device import DeviceConfig, DeviceSource
 from daemon.sources.ffmpeg import UrlConfig, UrlSource, is_network_url
 from daemon.sources.pcm import PCM_TRANSPORTS, PcmConfig, PcmSource
 from daemon.sources.portaudio import list_input_devices, resolve_input_device
 
-
-def _config_type(target: str) -> type[SourceConfig]:
-    """The config class a 'module:Class' string names."""
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-SOURCE_TYPES: tuple[type[SourceConfig], ...] = tuple(map(_config_type, (
-    "daemon.sources.device:DeviceConfig",
-    "daemon.sources.pcm:PcmConfig",
-    "daemon.sources.demo:DemoConfig",
-    "daemon.sources.ffmpeg:UrlConfig",  # last: any --source SPEC is a file path or URL
-)))
+SOURCE_TYPES: tuple[type[SourceConfig], ...] = (
+    DeviceConfig,
+    PcmConfig,
+    DemoConfig,
+    UrlConfig,  # last: any --source SPEC is a file path or URL
+)
 SOURCE_KINDS: dict[str, type[SourceConfig]] = {
     kind: config_type for config_type in SOURCE_TYPES for kind in config_type.KINDS}
 """kind name -> its config class."""
