@@ -18,6 +18,7 @@ from daemon.lograte import RepeatLimiter
 from daemon.redact import RedactingFormatter, redact
 from daemon.sources import source_from_spec
 from daemon.sources.demo import apply_demo_fallback
+from models.errors import GenredError
 
 EXIT_BAD_CONFIG = 2
 
@@ -265,7 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `genred` console script."""
     tensorflow_log_defaults()
     args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except GenredError as error:  # bad input of any kind that no handler caught: one line
+        logging.getLogger("genred").error("%s", redact(str(error)))
+        return 2
 
 
 if __name__ == "__main__":

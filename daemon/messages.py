@@ -15,6 +15,8 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from models.errors import GenredError
+
 PROTOCOL_VERSION = 1
 ERROR_CODES = (
     "bad_json", "unknown_type", "too_large", "binary_not_supported", "bad_field",
@@ -42,7 +44,7 @@ class SourceState(enum.StrEnum):
     ERROR = "error"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(GenredError, ValueError):
     """A message violates the protocol; ``code`` is one of ERROR_CODES."""
 
     def __init__(self, code: str, message: str) -> None:

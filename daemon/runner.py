@@ -14,13 +14,14 @@ from daemon.config import Config
 from daemon.service import ModelHandle
 from daemon.sources import SourceConfigError
 from models.contract import ArtifactError
+from models.errors import GenredError
 from models.loader import load_model
 from models.serving import serving_for
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class StartupError(Exception):
+class StartupError(GenredError):
     """The daemon cannot start (missing model, unknown device, port in use...)."""
 
 

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from daemon.yamlsafe import quote
+from models.errors import GenredError
 
 Chooser = Callable[[Any, str], tuple[type, Any]]
 """(data, key path) -> (the concrete dataclass to build, the data to build it from)."""
 
 
-class ConfigError(ValueError):
+class ConfigError(GenredError, ValueError):
     """A configuration value is wrong; the message names its key path and the fix."""
 
 

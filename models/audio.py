@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.errors import GenredError
 from models.resample import SAMPLE_RATE_HZ, resample
 
 _LOGGER = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ NO_AUDIO_STREAM = "no audio stream (a video-only or data file?)"
 _STDERR_TAIL_CHARS = 400
 
 
-class AudioDecodeError(Exception):
+class AudioDecodeError(GenredError):
     """Raised when a file or URL cannot be decoded into audio."""
 
     def __init__(self, source: str, reason: str) -> None:

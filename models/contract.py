@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.errors import GenredError
 from models.registry import FRONTENDS
 
 CONTRACT_FILE = "contract.json"
@@ -21,7 +22,7 @@ MODEL_FILE = "model.keras"
 FORMAT_VERSION = 1
 
 
-class ArtifactError(Exception):
+class ArtifactError(GenredError):
     """A model artifact is missing, corrupt, or does not match the running code."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models import bfft
+from models.errors import GenredError
 from models.musicnn import spec as musicnn_spec
 
 
@@ -119,7 +120,7 @@ def trainable_kinds() -> list[str]:
     return sorted(name for name, kind in MODEL_KINDS.items() if kind.builder is not None)
 
 
-class RegistryError(LookupError):
+class RegistryError(GenredError, LookupError):
     """A 'module:attribute' string of the registry does not name importable code."""
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
+from models.errors import GenredError
+
 _LOGGER = logging.getLogger(__name__)
 
 MODEL_KIND = "vgg16-bfft"
@@ -26,7 +28,7 @@ _BGR_MEANS = (103.939, 116.779, 123.68)
 _DOWNLOAD_PROBE_SECONDS = 5.0
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(GenredError, RuntimeError):
     """Raised when requested pre-trained weights are neither cached nor downloadable."""
 
 

@@ -202,3 +202,34 @@ def test_a_bad_registry_string_is_one_clear_error() -> None:
         resolve("models.vgg16:build_resnet")
     with pytest.raises(RegistryError, match="is not 'module:attribute'"):
         resolve("models.vgg16")
+
+
+def test_every_genred_error_has_the_one_root() -> None:
+    """Errors raised on purpose share GenredError (the CLI prints it as one line, exit 2)."""
+    from daemon.messages import ProtocolError
+    from daemon.runner import StartupError
+    from daemon.schema import ConfigError
+    from daemon.sources import SourceConfigError
+    from models.audio import AudioDecodeError
+    from models.contract import ArtifactError
+    from models.errors import GenredError
+    from models.registry import RegistryError
+    from training.errors import InputError
+
+    for error in (ProtocolError, StartupError, ConfigError, SourceConfigError, AudioDecodeError,
+                  ArtifactError, RegistryError, InputError):
+        assert issubclass(error, GenredError), error
+    assert issubclass(ConfigError, ValueError) and issubclass(RegistryError, LookupError)
+
+
+def test_the_cli_prints_an_uncaught_genred_error_as_one_line(capsys, monkeypatch) -> None:
+    from daemon import cli
+
+    def handler(_args) -> int:
+        raise cli.GenredError("model: http://bob:secret@host/x is broken")
+
+    monkeypatch.setattr(cli, "_devices_command", handler)
+    cli.configure_logging("info")
+    assert cli.main(["devices"]) == 2
+    err = capsys.readouterr().err
+    assert "is broken" in err and "Traceback" not in err and "secret" not in err

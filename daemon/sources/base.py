@@ -21,6 +21,7 @@ import numpy as np
 
 from daemon.messages import SourceState
 from daemon.schema import check
+from models.errors import GenredError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ StateCallback = Callable[[str, str | None], None]
 """Called with (state, message) whenever a source's state changes."""
 
 
-class SourceConfigError(Exception):
+class SourceConfigError(GenredError):
     """A source cannot be set up as configured (unknown device, bad format, ...)."""
 
 
