@@ -12,9 +12,14 @@ the event loop and never runs concurrently with itself.
 
 Models with work ahead of windows (patch-head models: encode each 3-s patch as soon as it
 exists, also while a source warms up) take :meth:`InferenceWorker.submit_work`: one pending
-item per source, newest wins (an item refers to the source's queue of new patches, so a
-replaced item loses nothing and is not counted as dropped); windows go first, work fills the
-rest of a batch, on the same thread.
+item per source, newest wins (a replaced work item is shed, not counted as a dropped window).
+
+Overload: sources are served round-robin, oldest waiting first (a batch takes up to
+``max_batch_size`` sources, each with its window and work item), and a replaced window or work
+item is shed through ``discard`` (patch models skip its patches for good), so when work
+arrives faster than it can be done every source's effective hop grows alike and a batch costs
+no more than when the worker keeps up. :class:`~daemon.overload.LoadMonitor` (``load``) keeps
+the overload ratio and each source's effective hop.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from daemon.overload import LoadMonitor
 from models.outcome import WindowResult, check_results, results_from_rows
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,6 +72,8 @@ Prefetch = Callable[[list[Any]], Any]
 """Blocking work ahead of windows (inference thread): the pending work items of N sources."""
 DropHook = Callable[[str], None]
 """Metrics hook: called with the source name of every dropped window, on the event loop."""
+Discard = Callable[[Any], None]
+"""Shed a replaced window's features or work item (event loop), e.g. skip its patches."""
 
 
 class InferenceWorker:
@@ -81,6 +89,7 @@ class InferenceWorker:
         collate: Collate = np.stack,
         on_drop: DropHook | None = None,
         prefetch: Prefetch | None = None,
+        discard: Discard | None = None,
     ) -> None:
         """Wrap ``predict_batch``; batches hold at most ``max_batch_size`` windows (None: all)."""
         if max_batch_size is not None and max_batch_size < 1:
@@ -89,7 +98,12 @@ class InferenceWorker:
         self._collate = collate
         self._on_drop = on_drop
         self._prefetch = prefetch
+        self._discard = discard
         self._work_slots: dict[str, Any] = {}
+        self._waiting: dict[str, None] = {}
+        """Sources with a window or work pending, in the order they began waiting."""
+        self.load = LoadMonitor()
+        """Overload ratio, shedding episodes and effective hops."""
         self._max_batch_size = max_batch_size
         self._on_inference = on_inference
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
@@ -133,7 +147,9 @@ class InferenceWorker:
             return
         replaced = self._slots.get(source_name)
         self._slots[source_name] = window
+        self._arrive(source_name)
         if replaced is not None:
+            self._shed(source_name, replaced.features)
             self._count_drop(source_name)
             _LOGGER.debug(
                 "dropped unclassified window %s..%s of %s (newer window arrived)",
@@ -141,14 +157,33 @@ class InferenceWorker:
                 replaced.window_end_sample,
                 source_name,
             )
-        self._pending.set()
 
     def submit_work(self, source_name: str, work: Any) -> None:
         """Make ``work`` the pending work-ahead item of ``source_name`` (newest wins)."""
         if self._closed or self._prefetch is None:
             return
+        replaced = self._work_slots.get(source_name)
         self._work_slots[source_name] = work
+        self._arrive(source_name)
+        if replaced is not None:
+            self._shed(source_name, replaced)
+
+    def _arrive(self, source_name: str) -> None:
+        """Queue ``source_name`` (unless waiting already) and wake the worker."""
+        self._waiting.setdefault(source_name, None)
+        self.load.on_arrival()
         self._pending.set()
+
+    def _shed(self, source_name: str, item: Any) -> None:
+        """A window or work item of ``source_name`` was replaced before it ran: shed it."""
+        self.load.on_shed(source_name)
+        if self._discard is None:
+            return
+        try:
+            self._discard(item)
+        except Exception:
+            self.callback_errors += 1
+            _LOGGER.exception("discard hook %r failed", self._discard)
 
     async def run(self, on_result: ResultCallback, on_error: ErrorCallback | None = None) -> None:
         """Classify pending windows until cancelled or closed, reporting each job's result."""
@@ -173,16 +208,18 @@ class InferenceWorker:
         self._closed = True
         self._slots.clear()
         self._work_slots.clear()
+        self._waiting.clear()
         self._pending.set()  # wake run() so it returns
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _take_batch(self) -> tuple[list[WindowJob], list[Any]]:
-        """Up to max_batch_size pending jobs, then work items to fill the batch; oldest first."""
-        limit = self._max_batch_size or len(self._slots) + len(self._work_slots)
-        jobs = [self._slots.pop(name) for name in list(self._slots)[:limit]]
-        names = list(self._work_slots)[:limit - len(jobs)]
-        work = [self._work_slots.pop(name) for name in names]
-        if not self._slots and not self._work_slots:
+        """The windows and work items of up to max_batch_size sources, longest waiting first."""
+        names = list(self._waiting)[:self._max_batch_size or len(self._waiting)]
+        for name in names:
+            del self._waiting[name]
+        jobs = [self._slots.pop(name) for name in names if name in self._slots]
+        work = [self._work_slots.pop(name) for name in names if name in self._work_slots]
+        if not self._waiting:
             self._pending.clear()
         return jobs, work
 
@@ -195,7 +232,7 @@ class InferenceWorker:
     ) -> None:
         loop = asyncio.get_running_loop()
         try:
-            results, seconds = await loop.run_in_executor(
+            results, seconds, busy_seconds = await loop.run_in_executor(
                 self._executor, self._predict_timed, [job.features for job in jobs], work
             )
         except Exception as exc:  # any model failure must not stop the daemon
@@ -210,6 +247,7 @@ class InferenceWorker:
                 for job in jobs:
                     await self._call(on_error, job, exc)
             return
+        self.load.on_batch(len(jobs) + len(work), busy_seconds)
         if not jobs:
             return
         self.batches += 1
@@ -222,6 +260,7 @@ class InferenceWorker:
                 self._count_drop(job.source_name)
                 continue
             self.windows_classified += 1
+            self.load.on_classified(job.source_name, job.window_end_sample, job.sample_rate_hz)
             await self._call(on_result, job, result)
 
     def _count_drop(self, source_name: str) -> None:
@@ -236,8 +275,18 @@ class InferenceWorker:
                 _LOGGER.exception("drop hook %r failed", self._on_drop)
 
     def _predict_timed(self, features: list[Any], work: list[Any]
-                       ) -> tuple[list[WindowResult], float]:
-        """Worker-thread body: work ahead, then collate, predict, check; (results, seconds)."""
+                       ) -> tuple[list[WindowResult], float, float]:
+        """Worker-thread body: the windows (collate, predict, check), then the work ahead (in
+        grid order: a window is never older than the work after it); (results, predict
+        seconds, busy seconds)."""
+        started = time.perf_counter()
+        results: list[WindowResult] = []
+        if features:
+            answer = self._predict_batch(self._collate(features))
+            if isinstance(answer, np.ndarray):
+                answer = results_from_rows(answer)
+            results = check_results(answer, len(features))
+        seconds = time.perf_counter() - started
         if work and self._prefetch is not None:
             try:
                 self._prefetch(work)
@@ -245,15 +294,7 @@ class InferenceWorker:
             except Exception:  # the windows' own call retries what was not done
                 self.prefetch_errors += 1
                 _LOGGER.exception("work ahead of windows failed for %d sources", len(work))
-        if not features:
-            return [], 0.0
-        started = time.perf_counter()
-        batch = self._collate(features)
-        answer = self._predict_batch(batch)
-        seconds = time.perf_counter() - started
-        if isinstance(answer, np.ndarray):
-            answer = results_from_rows(answer)
-        return check_results(answer, len(features)), seconds
+        return results, seconds, time.perf_counter() - started
 
     async def _call(self, callback: Callable[..., Any], *args: Any) -> None:
         """Call a sync or async callback; log and count its exceptions."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,6 +23,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from daemon.messages import SourceState
+from daemon.overload import LoadCollector
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 INFERENCE_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -92,6 +94,17 @@ class DaemonMetrics:
     def observe_counter(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         """Export a count another stage keeps (read at scrape time) as ``name``_total."""
         self._observed.add(name, help_text, read)
+
+    def observe_worker(self, worker: Any) -> None:
+        """Export the inference worker's counts and its load monitor (daemon/classifier.py)."""
+        self.observe_counter("genred_inference_errors", "Inference batches that failed.",
+                             lambda: worker.errors)
+        self.observe_counter("genred_windows_failed", "Windows in failed inference batches.",
+                             lambda: worker.windows_failed)
+        self.observe_counter("genred_inference_callback_errors",
+                             "Result callbacks that raised (logged and survived).",
+                             lambda: worker.callback_errors)
+        self.registry.register(LoadCollector(worker.load))
 
     def set_source_state(self, source: str, state: str) -> None:
         """Mark ``state`` as the current state of ``source`` (1) and the others 0."""

@@ -93,7 +93,8 @@ class Service:
         self.worker = InferenceWorker(serving.predict,
                                       max_batch_size=config.inference.max_batch_size,
                                       on_inference=self._on_inference, collate=serving.collate,
-                                      on_drop=self._on_drop, prefetch=serving.prefetch)
+                                      on_drop=self._on_drop, prefetch=serving.prefetch,
+                                      discard=serving.discard)
         self.spectrograms = Spectrograms({n: rt.windower for n, rt in self._runtimes.items()})
         self.outputs: list[Output] = []
         self._output_names = [name for name, _ in outputs]
@@ -122,16 +123,9 @@ class Service:
 
     def _observe_counts(self) -> None:
         """Export the counts the inference worker and the outputs keep."""
-        metrics, worker = self.metrics, self.worker
-        metrics.observe_counter("genred_inference_errors", "Inference batches that failed.",
-                                lambda: worker.errors)
-        metrics.observe_counter("genred_windows_failed", "Windows in failed inference batches.",
-                                lambda: worker.windows_failed)
-        metrics.observe_counter("genred_inference_callback_errors",
-                                "Result callbacks that raised (logged and survived).",
-                                lambda: worker.callback_errors)
+        self.metrics.observe_worker(self.worker)
         for output in self.outputs:
-            output.register_metrics(metrics)
+            output.register_metrics(self.metrics)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""
@@ -140,10 +134,12 @@ class Service:
             "model": self.model.name,
             "labels": list(self.model.labels),
             "uptime_seconds": round(time.monotonic() - self._started_monotonic, 3),
+            "overload_ratio": round(self.worker.load.ratio, 3),
             "sources": [
                 {"name": name, "kind": rt.config.kind, "state": rt.published_state,
                  "message": rt.message, "windows_classified": rt.windows,
                  "windows_dropped": self.worker.dropped_by_source.get(name, 0),
+                 "effective_hop_seconds": self.worker.load.effective_hop_seconds(name),
                  "audio_seconds": round(rt.windower.total_samples / SAMPLE_RATE_HZ, 3)}
                 for name, rt in self._runtimes.items()
             ],

@@ -25,7 +25,8 @@ class WindowResult:
     outputs: np.ndarray
     """The model's outputs (n_outputs,): label probabilities, then no-music where declared."""
     patch_scores: np.ndarray | None = None
-    """Per-patch scores (n_patches, n_outputs), oldest first (patch-head models), else None."""
+    """Per-patch scores (n_patches, n_outputs), oldest first (patch-head models), else None
+    (also when overload shedding left the window fewer patches to pool)."""
     stale: bool = False
     """The window's inputs left the cache before inference (it is dropped, not published)."""
 

@@ -12,10 +12,17 @@ Per source and hop:
   are encoded as soon as they exist, also while the source warms up, so its first window
   (like every later one) needs only its newest patch encoded: no warm-up burst when many
   sources start together;
-* inference thread (:meth:`PatchPooling.predict`): the queued patches of every source in the
+* inference thread (:meth:`PatchPooling.predict`): the queued patches of every window in the
   batch go through patch encoder + head in one call (``encode``: patch -> head logits), the
   logits are cached, and each window's output is softmax(mean of its 10 patch logits /
   temperature), what the saved window model computes from the same patches.
+
+Every new patch belongs to one item, the window or work item of the push that completed it
+(:class:`PatchWindow` ``first_new..last_index``). An item the worker sheds (replaced by a
+newer one before it ran, :meth:`PatchPooling.discard`) drops its patches unencoded, so however
+far behind the inference thread is, a window costs only its own new patches, each patch is
+encoded at most once and in grid order, and a shed window's successor pools over the patches
+of its window that were encoded (then without patch scores: the change detector skips it).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import numpy as np
 
 from models.loader import LoadedModel
 from models.musicnn.features import window_patches
-from models.musicnn.patch_cache import PatchCache, encode_pending
+from models.musicnn.patch_cache import PatchCache, encode_ranges
 from models.musicnn.spec import PARAMS
 from models.musicnn.streaming import StreamingMusicnnMel, hop_patches, patch_start_sample
 from models.outcome import WindowResult
@@ -45,11 +52,13 @@ even when 3 newer patches (9 s) arrived meanwhile."""
 
 @dataclass(frozen=True)
 class PatchWindow:
-    """A due window of a patch model: the source's cache and the window's newest patch."""
+    """A due window (or a work item) of a patch model: the source's cache and its patches."""
 
     cache: PatchCache
     last_index: int
     """Grid index of the window's newest patch."""
+    first_new: int = 0
+    """Grid index of the first patch the push that made this item completed (its own)."""
 
 
 class PatchExtractor:
@@ -62,18 +71,20 @@ class PatchExtractor:
         self.window_samples = patch_start_sample(n_patches)
         """A window's audio (10 patches = 1,319,472 samples = 29.920 s)."""
         self.audio_samples = 0
-        self._new_patches = False
+        self._first_new: int | None = None
 
     def push(self, samples: np.ndarray) -> None:
         """Compute the frames and patches the samples complete; queue new patches."""
         new = self.frontend.push(samples)
-        self._new_patches = bool(new.patches.shape[0])
-        if self._new_patches:
+        self._first_new = new.first_index if new.patches.shape[0] else None
+        if self._first_new is not None:
             self.cache.add(new.first_index, new.patches)
 
-    def pending_work(self) -> PatchCache | None:
-        """The cache when the last push queued new patches (to encode ahead of the window)."""
-        return self.cache if self._new_patches else None
+    def pending_work(self) -> PatchWindow | None:
+        """The last push's new patches when it queued any (to encode ahead of the window)."""
+        if self._first_new is None:
+            return None
+        return PatchWindow(self.cache, self.frontend.n_patches_total - 1, self._first_new)
 
     def steps_done(self, total_samples: int) -> int:
         """Patches emitted so far (the front-end's count for the samples pushed)."""
@@ -89,7 +100,8 @@ class PatchExtractor:
 
     def features(self, window_samples: Callable[[], np.ndarray]) -> PatchWindow:
         """The window of the newest patches (no audio read, no work)."""
-        return PatchWindow(self.cache, self.frontend.n_patches_total - 1)
+        last = self.frontend.n_patches_total - 1
+        return PatchWindow(self.cache, last, last if self._first_new is None else self._first_new)
 
     def offline(self, window_audio: np.ndarray) -> np.ndarray:
         """(10, 187, 96) patches of one window of 44.1 kHz audio, without streaming state."""
@@ -113,31 +125,38 @@ class PatchPooling:
         """A fresh streaming front-end and cache for one source."""
         return PatchExtractor(self.n_patches)
 
-    def prefetch(self, caches: Sequence[PatchCache]) -> int:
-        """Encode the queued patches of ``caches`` (warming sources) now; returns the count."""
-        return encode_pending(list({id(cache): cache for cache in caches}.values()), self.encode)
+    def prefetch(self, items: Sequence[PatchWindow]) -> int:
+        """Encode the work items' own queued patches now (in one call); returns the count."""
+        return encode_ranges([(item.cache, item.first_new, item.last_index) for item in items],
+                             self.encode)
+
+    def discard(self, item: PatchWindow) -> None:
+        """Shed a window or work item that was replaced before it ran: its patches are skipped."""
+        item.cache.skip(item.first_new, item.last_index)
 
     def collate(self, features: list[PatchWindow]) -> list[PatchWindow]:
         """The windows as they are (their patches live in the caches)."""
         return list(features)
 
     def predict(self, windows: Sequence[PatchWindow]) -> list[WindowResult]:
-        """Encode every queued patch of the windows' sources in one call, then pool each window.
+        """Encode the windows' queued patches in one call, then pool each window.
 
-        A window whose oldest patches left the cache (the source ran more than the history
-        ahead of this thread, e.g. a file read faster than real time) is stale.
+        A window whose own new patches left the cache unencoded (the source ran more than the
+        history ahead of this thread, e.g. a file read faster than real time) is stale.
         """
-        caches = list({id(window.cache): window.cache for window in windows}.values())
-        encode_pending(caches, self.encode)
+        encode_ranges([(w.cache, w.last_index - self.n_patches + 1, w.last_index)
+                       for w in windows], self.encode)
         return [self._pool(window) for window in windows]
 
     def _pool(self, window: PatchWindow) -> WindowResult:
         """softmax(mean patch logits / temperature) of one window and its patch scores."""
         try:
-            patch_logits = window.cache.window_outputs(window.last_index)
+            patch_logits = window.cache.window_outputs(window.last_index, window.first_new)
         except KeyError:
             return WindowResult.gone_stale(self.n_outputs)
         outputs = pool_patch_logits(patch_logits, self.temperature).astype(np.float32)
+        if patch_logits.shape[0] < self.n_patches:  # shed patches: no per-patch grid
+            return WindowResult(outputs, None)
         scores = (patch_logits.astype(np.float64) / self.temperature).astype(np.float32)
         return WindowResult(outputs, scores)
 

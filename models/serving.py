@@ -37,6 +37,8 @@ class Serving(Protocol):
 
     prefetch: Callable[[list[Any]], int] | None
     """Work ahead of windows (inference thread): the extractors' ``pending_work`` items."""
+    discard: Callable[[Any], None] | None
+    """Shed a window's features or a work item the worker replaced before it ran (event loop)."""
     patch_step_samples: float | None
     """Samples per patch when results carry patch scores (daemon/change.py), else None."""
 
@@ -46,6 +48,8 @@ class WindowServing:
 
     prefetch = None
     """Nothing to do between windows."""
+    discard = None
+    """A window's input is its own: nothing to shed."""
     patch_step_samples = None
     """Results carry no patch scores."""
 
@@ -75,6 +79,7 @@ class FunctionServing:
     """Collated batch of N windows -> outputs (N, n_outputs)."""
     collate: Callable[[list[Any]], Any] = np.stack
     prefetch: Callable[[list[Any]], Any] | None = None
+    discard: Callable[[Any], None] | None = None
     patch_step_samples: float | None = None
 
     def predict(self, batch: Any) -> list[WindowResult]:

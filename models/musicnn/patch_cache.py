@@ -6,7 +6,9 @@ index; :meth:`PatchCache.add` queues them (cheap, on the event loop);
 :meth:`PatchCache.encode` (or :func:`encode_pending` for many sources in one batch, on the
 inference thread) runs the encoder on the queued patches only; :meth:`PatchCache.pooled` is the
 mean of the newest ``n_patches`` outputs, what the head sees. Patches that leave the window
-before they are encoded (an encoder behind the stream) are dropped, never encoded.
+before they are encoded (an encoder behind the stream) are dropped, never encoded; so are the
+patches of a work item the daemon sheds (:meth:`PatchCache.skip`): a skipped patch never comes
+back, so no later window costs more than its own new patches (:func:`encode_ranges`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class PatchCache:
         the encoder before newer patches arrived can still be pooled (:meth:`window_outputs`)."""
         self.n_encoded_total = 0
         """Patches encoded since the start (each grid index at most once)."""
+        self.n_skipped_total = 0
+        """Patches dropped unencoded by :meth:`skip` (overload shedding)."""
         self._newest = -1
         self._pending: dict[int, np.ndarray] = {}
         self._in_flight: set[int] = set()
@@ -76,10 +80,13 @@ class PatchCache:
                 self._newest = max(self._newest, index)
             self._prune()
 
-    def take_pending(self) -> tuple[list[int], np.ndarray | None]:
-        """Remove and return the queued patches (indices, stacked) for an encoder call."""
+    def take_pending(self, first: int = 0, last: int | None = None
+                     ) -> tuple[list[int], np.ndarray | None]:
+        """Remove and return the queued patches (indices, stacked) in ``first..last``
+        (default: all) for an encoder call."""
         with self._lock:
-            indices = sorted(self._pending)
+            end = self._newest if last is None else last
+            indices = sorted(index for index in self._pending if first <= index <= end)
             if not indices:
                 return [], None
             patches = np.stack([self._pending.pop(index) for index in indices])
@@ -107,6 +114,15 @@ class PatchCache:
                     self._pending[index] = patch
             self._prune()
 
+    def skip(self, first: int, last: int) -> int:
+        """Drop the queued patches in ``first..last`` unencoded (shed); returns how many."""
+        with self._lock:
+            indices = [index for index in self._pending if first <= index <= last]
+            for index in indices:
+                del self._pending[index]
+            self.n_skipped_total += len(indices)
+            return len(indices)
+
     def encode(self, encode_batch: EncodeBatch) -> int:
         """Encode the queued patches in one call; returns how many were encoded."""
         return encode_pending([self], encode_batch)
@@ -119,14 +135,19 @@ class PatchCache:
                 return [], None
             return indices, np.stack([self._outputs[index] for index in indices])
 
-    def window_outputs(self, last_index: int) -> np.ndarray:
-        """(n_patches, dim) outputs of the window ending at patch ``last_index``, oldest first."""
+    def window_outputs(self, last_index: int, first_new: int | None = None) -> np.ndarray:
+        """(n, dim) outputs of the window ending at patch ``last_index``, oldest first: all
+        ``n_patches`` (KeyError when one is missing), or with ``first_new`` those encoded, which
+        must include every patch from ``first_new`` on (the window's own new patches)."""
         with self._lock:
             indices = range(last_index - self.n_patches + 1, last_index + 1)
-            missing = [index for index in indices if index not in self._outputs]
+            wanted = indices if first_new is None else range(max(indices.start, first_new),
+                                                             last_index + 1)
+            missing = [index for index in wanted if index not in self._outputs]
             if missing:
                 raise KeyError(f"window ending at patch {last_index}: no output for {missing}")
-            return np.stack([self._outputs[index] for index in indices])
+            return np.stack([self._outputs[index] for index in indices
+                             if index in self._outputs])
 
     def pooled(self, min_patches: int | None = None) -> np.ndarray:
         """Mean of the window's patch outputs (needs a full window unless ``min_patches``)."""
@@ -146,7 +167,15 @@ class PatchCache:
 
 def encode_pending(caches: Sequence[PatchCache], encode_batch: EncodeBatch) -> int:
     """Encode every queued patch of ``caches`` in one ``encode_batch`` call; returns the count."""
-    taken = [(cache, *cache.take_pending()) for cache in caches]
+    return encode_ranges([(cache, 0, cache.newest_index) for cache in caches], encode_batch)
+
+
+def encode_ranges(ranges: Sequence[tuple[PatchCache, int, int]],
+                  encode_batch: EncodeBatch) -> int:
+    """Encode the queued patches of each (cache, first, last) in one ``encode_batch`` call, in
+    grid order per cache (a cache listed twice: both ranges); returns the count."""
+    ordered = sorted(ranges, key=lambda item: item[1])
+    taken = [(cache, *cache.take_pending(first, last)) for cache, first, last in ordered]
     taken = [(cache, indices, patches) for cache, indices, patches in taken if indices]
     if not taken:
         return 0
