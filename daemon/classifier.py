@@ -12,13 +12,14 @@ the event loop and never runs concurrently with itself.
 
 Models with work ahead of windows (patch-head models: encode each 3-s patch as soon as it
 exists, also while a source warms up) take :meth:`InferenceWorker.submit_work`: one pending
-item per source, newest wins (a replaced work item is shed, not counted as a dropped window).
+item per source, newest wins (an item refers to the source's new patches since its last
+window, so a replaced item loses nothing and is not counted as dropped).
 
 Overload: sources are served round-robin, oldest waiting first (a batch takes up to
-``max_batch_size`` sources, each with its window and work item), and a replaced window or work
-item is shed through ``discard`` (patch models skip its patches for good), so when work
-arrives faster than it can be done every source's effective hop grows alike and a batch costs
-no more than when the worker keeps up. :class:`~daemon.overload.LoadMonitor` (``load``) keeps
+``max_batch_size`` sources, each with its window and work item), and a replaced window is
+shed through ``discard`` (patch models skip its new patches for good), so when work arrives
+faster than it can be done every source's effective hop grows alike and a batch costs no more
+than when the worker keeps up. :class:`~daemon.overload.LoadMonitor` (``load``) keeps
 the overload ratio and each source's effective hop.
 """
 
@@ -162,20 +163,19 @@ class InferenceWorker:
         """Make ``work`` the pending work-ahead item of ``source_name`` (newest wins)."""
         if self._closed or self._prefetch is None:
             return
-        replaced = self._work_slots.get(source_name)
+        replaced = source_name in self._work_slots
         self._work_slots[source_name] = work
-        self._arrive(source_name)
-        if replaced is not None:
-            self._shed(source_name, replaced)
+        self._arrive(source_name, count=not replaced)
 
-    def _arrive(self, source_name: str) -> None:
-        """Queue ``source_name`` (unless waiting already) and wake the worker."""
+    def _arrive(self, source_name: str, count: bool = True) -> None:
+        """Queue ``source_name`` (unless waiting already), count the item, wake the worker."""
         self._waiting.setdefault(source_name, None)
-        self.load.on_arrival()
+        if count:
+            self.load.on_arrival()
         self._pending.set()
 
     def _shed(self, source_name: str, item: Any) -> None:
-        """A window or work item of ``source_name`` was replaced before it ran: shed it."""
+        """A window of ``source_name`` was replaced before it ran: shed it."""
         self.load.on_shed(source_name)
         if self._discard is None:
             return

@@ -17,12 +17,14 @@ Per source and hop:
   logits are cached, and each window's output is softmax(mean of its 10 patch logits /
   temperature), what the saved window model computes from the same patches.
 
-Every new patch belongs to one item, the window or work item of the push that completed it
-(:class:`PatchWindow` ``first_new..last_index``). An item the worker sheds (replaced by a
-newer one before it ran, :meth:`PatchPooling.discard`) drops its patches unencoded, so however
-far behind the inference thread is, a window costs only its own new patches, each patch is
-encoded at most once and in grid order, and a shed window's successor pools over the patches
-of its window that were encoded (then without patch scores: the change detector skips it).
+A window's new patches are those since the source's previous window (:class:`PatchWindow`
+``first_new..last_index``: its hop, or the whole window for the first); a work item's are those
+since the last window (so a newer work item covers a replaced one). A window the worker sheds
+(replaced by a newer one before it ran, :meth:`PatchPooling.discard`) drops its new patches
+unencoded, for good: however far behind the inference thread is, a window costs at most its
+own new patches, each patch is encoded at most once and in grid order, and a shed window's
+successor pools over the patches of its window that were encoded (then without patch scores:
+the change detector skips it).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class PatchWindow:
     last_index: int
     """Grid index of the window's newest patch."""
     first_new: int = 0
-    """Grid index of the first patch the push that made this item completed (its own)."""
+    """Grid index of the item's first new patch (after the source's previous window)."""
 
 
 class PatchExtractor:
@@ -71,20 +73,23 @@ class PatchExtractor:
         self.window_samples = patch_start_sample(n_patches)
         """A window's audio (10 patches = 1,319,472 samples = 29.920 s)."""
         self.audio_samples = 0
-        self._first_new: int | None = None
+        self._new_patches = False
+        self._window_last = -1
+        """Grid index of the newest patch of the previous window (-1: none yet)."""
 
     def push(self, samples: np.ndarray) -> None:
         """Compute the frames and patches the samples complete; queue new patches."""
         new = self.frontend.push(samples)
-        self._first_new = new.first_index if new.patches.shape[0] else None
-        if self._first_new is not None:
+        self._new_patches = bool(new.patches.shape[0])
+        if self._new_patches:
             self.cache.add(new.first_index, new.patches)
 
     def pending_work(self) -> PatchWindow | None:
-        """The last push's new patches when it queued any (to encode ahead of the window)."""
-        if self._first_new is None:
+        """The patches since the last window when the last push queued new ones (to encode
+        ahead of the next window)."""
+        if not self._new_patches:
             return None
-        return PatchWindow(self.cache, self.frontend.n_patches_total - 1, self._first_new)
+        return PatchWindow(self.cache, self.frontend.n_patches_total - 1, self._window_last + 1)
 
     def steps_done(self, total_samples: int) -> int:
         """Patches emitted so far (the front-end's count for the samples pushed)."""
@@ -101,7 +106,8 @@ class PatchExtractor:
     def features(self, window_samples: Callable[[], np.ndarray]) -> PatchWindow:
         """The window of the newest patches (no audio read, no work)."""
         last = self.frontend.n_patches_total - 1
-        return PatchWindow(self.cache, last, last if self._first_new is None else self._first_new)
+        first_new, self._window_last = self._window_last + 1, last
+        return PatchWindow(self.cache, last, first_new)
 
     def offline(self, window_audio: np.ndarray) -> np.ndarray:
         """(10, 187, 96) patches of one window of 44.1 kHz audio, without streaming state."""
@@ -126,12 +132,12 @@ class PatchPooling:
         return PatchExtractor(self.n_patches)
 
     def prefetch(self, items: Sequence[PatchWindow]) -> int:
-        """Encode the work items' own queued patches now (in one call); returns the count."""
+        """Encode the work items' queued new patches now (in one call); returns the count."""
         return encode_ranges([(item.cache, item.first_new, item.last_index) for item in items],
                              self.encode)
 
     def discard(self, item: PatchWindow) -> None:
-        """Shed a window or work item that was replaced before it ran: its patches are skipped."""
+        """Shed a window that was replaced before it ran: its new patches are skipped."""
         item.cache.skip(item.first_new, item.last_index)
 
     def collate(self, features: list[PatchWindow]) -> list[PatchWindow]:
@@ -139,13 +145,12 @@ class PatchPooling:
         return list(features)
 
     def predict(self, windows: Sequence[PatchWindow]) -> list[WindowResult]:
-        """Encode the windows' queued patches in one call, then pool each window.
+        """Encode the windows' queued new patches in one call, then pool each window.
 
         A window whose own new patches left the cache unencoded (the source ran more than the
         history ahead of this thread, e.g. a file read faster than real time) is stale.
         """
-        encode_ranges([(w.cache, w.last_index - self.n_patches + 1, w.last_index)
-                       for w in windows], self.encode)
+        encode_ranges([(w.cache, w.first_new, w.last_index) for w in windows], self.encode)
         return [self._pool(window) for window in windows]
 
     def _pool(self, window: PatchWindow) -> WindowResult:

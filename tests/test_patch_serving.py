@@ -105,6 +105,28 @@ def test_stale_window_is_a_stale_result() -> None:
     assert fresh.patch_scores.shape == (10, 8)
 
 
+def test_a_shed_window_skips_its_new_patch_for_good() -> None:
+    """Window 10 replaced before it ran: its patch is never encoded; 11 and 12 pool over the
+    9 encoded patches of their windows (no patch scores) and cost one patch each."""
+    encoder = CountingEncoder()
+    pooling = PatchPooling(encoder, 1.0, n_patches=10, n_outputs=8)
+    windower = Windower(pooling.new_extractor(), RATE_HZ, 2.0, -50.0)
+    audio = music_like(42.0)[:patch_ready_samples(12)]  # patches 0..12: none pruned yet
+    windows = {w.features.last_index: w.features for w in feed(windower, audio, 4410)}
+    assert sorted(windows) == [9, 10, 11, 12]
+    first = pooling.predict([windows[9]])[0]
+    assert first.patch_scores.shape == (10, 8) and encoder.calls == [10]
+    pooling.discard(windows[10])
+    shed = [pooling.predict([windows[k]])[0] for k in (11, 12)]
+    assert encoder.calls == [10, 1, 1] and windows[9].cache.n_skipped_total == 1
+    reference = encode_offline(stream_patches(audio))
+    for k, result in zip((11, 12), shed, strict=True):
+        kept = [i for i in range(k - 9, k + 1) if i != 10]
+        assert result.patch_scores is None and not result.stale
+        np.testing.assert_allclose(result.outputs, softmax(reference[kept].mean(0)),
+                                   rtol=0, atol=1e-5)
+
+
 def test_warming_patches_are_encoded_before_the_first_window() -> None:
     """Work ahead: each patch encoded as it exists; the first window needs only its newest."""
     from daemon.classifier import InferenceWorker, WindowJob

@@ -66,6 +66,7 @@ async def test_states_until_ended_and_health(tmp_path):
     assert states[-1] == "ended" and "warming_up" in states
     assert health["sources"][0]["state"] == "ended"
     assert abs(health["sources"][0]["audio_seconds"] - 5.0) < 0.2
+    assert health["overload_ratio"] >= 0.0 and "effective_hop_seconds" in health["sources"][0]
 
 
 async def test_one_failing_source_does_not_stop_others(tmp_path):
