@@ -30,6 +30,9 @@ LABELS = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "
           "reggae", "rock"]
 FMA_UNITS_ASSUMED = 2
 """FMA pipes per core assumed for the theoretical peak (Zen 4/5, Ice Lake-SP and later)."""
+CPU_FLAGS_OF_NOTE = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
+                     "amx_int8")
+"""/proc/cpuinfo flags that decide inference speed (SIMD width, int8 dot products, bf16)."""
 
 _LOGGER = logging.getLogger("bench")
 
@@ -70,13 +73,27 @@ def theoretical_peak() -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, date and load, recorded with every result."""
+    """CPU model and flags of note, cores (and those usable: ``taskset``), date and load,
+    recorded with every result."""
     info = cpuinfo()
+    flags = set(info.get("flags", "").split())
     return {"cpu": info.get("model name", platform.processor() or platform.machine()),
             "cpu_family": info.get("cpu family"), "cores": os.cpu_count(),
+            "cpu_flags": [flag for flag in CPU_FLAGS_OF_NOTE if flag in flags],
+            "cores_usable": len(os.sched_getaffinity(0)),
             "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "loadavg": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version()}
+
+
+def cpu_label(facts: dict[str, Any]) -> str:
+    """'AMD EPYC (avx512f, avx512_bf16), 1 of 2 cores' of a result's machine facts."""
+    flags = facts.get("cpu_flags")
+    usable, cores = facts.get("cores_usable", facts.get("cores")), facts.get("cores")
+    return (f"{facts.get('cpu', '?')}" + (f" ({', '.join(flags) or 'no AVX2'})"
+                                          if flags is not None else "")
+            + (f", {usable} of {cores} cores (taskset)" if usable != cores
+               else f", {cores} cores"))
 
 
 def summarize(samples: Sequence[float], digits: int = 6) -> dict[str, float]:

@@ -12,6 +12,10 @@ it holds; N-1, N-2, ... until one holds when it does not).
 
 Run: .venv/bin/python -m bench.streams [--seconds 60] [--final-seconds 300] [--start N]
      [--model vgg16|default] (default = the shipped genred-default: hop 2 s -> 2.992 s)
+     One core, comparable across machines: taskset -c 0 .venv/bin/python -m bench.streams ...
+     (the daemon and its decoders inherit the affinity; results record ``cores_usable``).
+     Overload: ``--only`` 1.5x the sustained N; the run records the daemon's overload ratio and
+     the sources' effective hops (bench/capacity.sh runs issue 22's set).
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ def _snapshot(port: int) -> dict[str, Any]:
             "inference_sum": metric(text, "genred_inference_seconds_sum"),
             "inference_count": metric(text, "genred_inference_seconds_count"),
             "batch_sum": metric(text, "genred_inference_batch_size_sum"),
+            "overload_ratio": health.get("overload_ratio"),
+            "effective_hops": [s["effective_hop_seconds"] for s in health["sources"]
+                               if s.get("effective_hop_seconds") is not None],
             "sources": {s["name"]: (s["windows_classified"], s["audio_seconds"], s["state"])
                         for s in health["sources"]}}
 
@@ -176,6 +183,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
         "rss_mb_model_loaded": round(rss_idle, 1), "rss_mb": summarize(rss, 1),
         "rss_mb_growth": round(rss[-1] - rss[0], 1) if rss else None,
         "ffmpeg_uss_mb_total": round(max(children), 1) if children else None,
+        **_overload(last, hop),
         **probe.result(),
     }
     result["window_shortfall_max"] = round(max(
@@ -185,6 +193,14 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
         "sustained", "dropped", "windows_min", "windows_expected", "audio_rate_min",
         "mean_batch_size", "inference_seconds_per_batch", "daemon_cpu_fraction", "cpu_split")})
     return result
+
+
+def _overload(last: dict[str, Any], hop: float) -> dict[str, Any]:
+    """The daemon's overload ratio and the sources' effective hops at the end of a run."""
+    hops = last["effective_hops"]
+    return {"overload_ratio": last["overload_ratio"],
+            "effective_hop_seconds": summarize(hops, 3) if hops else None,
+            "effective_hop_max_in_hops": round(max(hops) / hop, 2) if hops else None}
 
 
 def judge(run: dict[str, Any]) -> bool:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from bench.common import REPO_ROOT, RESULTS_DIR
+from bench.table_capacity import capacity_table
 from bench.table_cells import load as _load
 from bench.table_cells import met as _met
 from bench.table_cells import summary_cell as _s
@@ -213,7 +214,8 @@ def build_table() -> str:
                  f"{lite['interpreter']}.")
     lines = [head, "", "| figure | result | goal | met |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    capacity = capacity_table()
+    return "\n".join(lines + (["", capacity] if capacity else []))
 
 
 def write_table() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.common import cpu_label
 from bench.table_cells import load as _load
 from bench.table_cells import met as _met
 
@@ -24,7 +25,8 @@ def default_model_rows(rows: list[list[str]]) -> None:
         summary = lat["latency_seconds"]
         rows.append([f"2. End-to-end latency, genred-default ({_runtime(lat)}, "
                      f"{summary['n']} windows, "
-                     f"hop {lat['hop_seconds']:.3f} s, load {lat['load_average_1min']})",
+                     f"hop {lat['hop_seconds']:.3f} s, {cpu_label(lat['machine'])}, "
+                     f"load {lat['load_average_1min']})",
                      f"median {summary['median'] * 1000:.0f} ms, p99 "
                      f"{summary['p99'] * 1000:.0f} ms (first window "
                      f"{lat['first_window_seconds'] * 1000:.0f} ms)",
@@ -35,7 +37,7 @@ def default_model_rows(rows: list[list[str]]) -> None:
             continue
         split = run["cpu_split"]
         rows.append([f"3. Streams, genred-default ({_runtime(run)}, {batch}, "
-                     f"{run['n_sources']} sources, "
+                     f"{run['n_sources']} sources, {cpu_label(run['machine'])}, "
                      f"hop {run['hop_seconds']:.3f} s, {run['seconds']:.0f}-s run)",
                      f"{run['dropped']} dropped, "
                      f"{'sustained' if run['sustained'] else 'not sustained'} (audio clock ≥ "

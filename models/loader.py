@@ -76,8 +76,9 @@ def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | No
                precision: str = "float32") -> LoadedModel:
     """Load and check an artifact for ``runtime``; any problem raises ArtifactError naming it.
 
-    ``num_threads``: TFLite interpreter threads (None = every core). ``precision``: Keras
-    compute precision (models.precision.PRECISIONS; weights stay float32).
+    ``num_threads``: TFLite interpreter threads (None = every core the process may use:
+    ``taskset -c 0`` gives 1). ``precision``: Keras compute precision
+    (models.precision.PRECISIONS; weights stay float32).
     """
     if runtime not in RUNTIMES:
         raise ArtifactError(f"unknown runtime {runtime!r} (known: {RUNTIMES})")

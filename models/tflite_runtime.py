@@ -36,6 +36,14 @@ def _interpreter_class() -> Any:
     return tf.lite.Interpreter
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity: ``taskset -c 0`` gives 1), else all."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class TflitePredictor:
     """A TFLite model as a batch predictor: (N, *input_shape) -> (N, n_labels) float32.
 
@@ -45,7 +53,7 @@ class TflitePredictor:
 
     def __init__(self, path: str | Path, num_threads: int | None = None) -> None:
         self.path = Path(path)
-        self.num_threads = num_threads or os.cpu_count() or 1
+        self.num_threads = num_threads or usable_cores()
         try:
             with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice
                 warnings.simplefilter("ignore", UserWarning)
