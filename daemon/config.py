@@ -89,7 +89,8 @@ class InferenceConfig:
     """Classifier worker."""
 
     max_batch_size: int = 8
-    """Most windows run in one inference batch."""
+    """Most sources (each with its due window and work ahead) in one inference batch; when
+    more wait, the longest waiting go first (round-robin)."""
     runtime: str = "auto"
     """auto: the artifact's TFLite export when it has one (LiteRT, CPU; not with an NVIDIA GPU
     or a reduced precision), else its Keras model; keras; tflite (``genred export``)."""

@@ -69,8 +69,10 @@ class LoadMonitor:
         self._last_shed = now
         if self._shedding_since is None:
             self._shedding_since = now
-            _LOGGER.warning("overload (load ratio %.2f): shedding work, every source's hop "
-                            "grows alike (first: %s)", self.ratio, source)
+            ratio = self.ratio
+            _LOGGER.warning("overload (%s): shedding work, every source's hop grows alike "
+                            "(first: %s)", f"load ratio {ratio:.2f}" if ratio else
+                            "first batch still running", source)
 
     def on_batch(self, n_items: int, busy_seconds: float) -> None:
         """The inference thread ran ``n_items`` items in ``busy_seconds``."""
