@@ -1,4 +1,4 @@
-"""Wires the pipeline: sources -> windowers -> inference worker -> smoothers -> publisher."""
+"""Wires the pipeline: sources -> windowers -> inference worker -> judges -> outputs."""
 
 from __future__ import annotations
 
