@@ -35,6 +35,7 @@ from websockets.protocol import State
 from daemon import messages
 from daemon.client import Client, client_cap
 from daemon.config import ServerConfig
+from daemon.history_query import next_page
 from daemon.http_responses import HTML_CSP, http_response, is_upgrade, without_body
 from daemon.messages import Prediction
 from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -278,18 +279,22 @@ class Publisher:
         return http_response(404, "not found\n")
 
     async def _history_response(self, query: str) -> Response:
-        """GET /history: JSON rows; 400 on bad parameters, 503 if the database fails."""
+        """GET /history: a page of JSON rows (Link: the next); 400 on bad parameters, 503 if
+        the database fails."""
         assert self._history is not None
+        params = parse_qs(query, keep_blank_values=True)
         try:
-            rows = await self._history(parse_qs(query, keep_blank_values=True))
+            rows = await self._history(params)
         except ValueError as error:
             return http_response(400, json.dumps({"error": str(error)}), "application/json")
         except Exception as error:
             _LOGGER.warning("history query failed: %s", error)
             return http_response(503, json.dumps({"error": f"{type(error).__name__}: {error}"}),
                              "application/json")
-        body = await asyncio.to_thread(json.dumps, rows)  # up to 100k rows: off the loop
-        return http_response(200, body, "application/json")
+        body = await asyncio.to_thread(json.dumps, rows)  # a page of rows: off the loop
+        following = next_page(params, rows)
+        link = [("Link", f'</history?{following}>; rel="next"')] if following else []
+        return http_response(200, body, "application/json", link)
 
     def _admit(self, connection: ServerConnection) -> Response | None:
         """None (go on with the handshake) below max_clients, else HTTP 503."""
