@@ -36,7 +36,14 @@ from daemon import messages
 from daemon.client import Client, client_cap
 from daemon.config import ServerConfig
 from daemon.history_query import next_page
-from daemon.http_responses import HTML_CSP, http_response, is_upgrade, without_body
+from daemon.http_responses import (
+    ALLOWED_METHODS,
+    HTML_CSP,
+    BodylessConnection,
+    http_response,
+    is_upgrade,
+    without_body,
+)
 from daemon.messages import Prediction
 from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from daemon.metrics import DaemonMetrics
@@ -114,7 +121,8 @@ class Publisher:
         self._max_clients = client_cap(self._max_clients)
         self._server = await serve(
             self._handle, self._host, self._requested_port,
-            process_request=self._process_method, compression=None,
+            process_request=self._process_method, create_connection=BodylessConnection,
+            compression=None,
             max_size=MAX_FRAME_FACTOR * self._max_message_bytes,
             write_limit=self._write_limit_bytes, close_timeout=self._close_timeout_s,
             server_header="genred")
@@ -213,7 +221,7 @@ class Publisher:
                              f"messages are limited to {self._max_message_bytes} bytes")
             return
         try:
-            message = messages.from_json(frame)
+            message = messages.from_json(frame, messages.CLIENT_TYPES)
         except messages.ProtocolError as exc:
             self._send_error(client, exc.code, exc.message)
             return
@@ -240,7 +248,7 @@ class Publisher:
     def _process_method(self, connection: ServerConnection,
                         request: Request) -> Response | None:
         """GET as routed; HEAD without the body; OPTIONS: 204; anything else: 405."""
-        allow = [("Allow", "GET, HEAD, OPTIONS")]
+        allow = [("Allow", ALLOWED_METHODS)]
         if request.method == "OPTIONS":
             return http_response(204, b"", extra=allow)
         if request.method not in ("GET", "HEAD"):
