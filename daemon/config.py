@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 
 from daemon.history import HistoryConfig
-from daemon.mqtt import MqttConfig
+from daemon.mqtt import MqttConfig, check_source_slugs
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
@@ -137,6 +137,8 @@ class Config:
         names = [source.name for source in self.sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         check(not duplicates, f"{prefix}sources", "names must be unique", duplicates)
+        if self.mqtt.url:
+            check_source_slugs(f"{prefix}sources", names, self.mqtt.topic_prefix)
         for name in ("server", "window", "smoothing", "inference", "history",
                      "mqtt"):
             getattr(self, name).validate(prefix + name)
