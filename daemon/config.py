@@ -18,7 +18,7 @@ from daemon.mqtt import MqttConfig, check_source_slugs
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
-from daemon.yamlsafe import load_yaml
+from daemon.yamlsafe import load_yaml, one_line
 from models.loader import RUNTIMES
 from models.precision import PRECISIONS
 
@@ -222,7 +222,8 @@ def read_config(path: str | Path) -> Config:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML ({str(error)[:MAX_ERROR_CHARS]})") from None
+        raise ConfigError(f"{path}: invalid YAML ({one_line(error)[:MAX_ERROR_CHARS]})"
+                          ) from None
     return parse_config(data or {}, base_dir=path.parent.resolve())
 
 
