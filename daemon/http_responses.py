@@ -3,6 +3,7 @@ connection class that answers requests with a body (websockets would drop them s
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import http
 from collections.abc import Awaitable, Sequence
@@ -15,6 +16,8 @@ from websockets.http11 import Request, Response
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 MAX_HEAD_BYTES = 16 * 1024
 """Request heads up to this size are checked for a body (websockets limits them anyway)."""
+LINGER_SECONDS = 2.0
+"""How long a refused request's body is still read before the connection closes."""
 HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
             "connect-src 'self' ws: wss:; img-src 'self'")
 
@@ -52,9 +55,12 @@ class BodylessConnection(ServerConnection):
 
     _head = b""
     _checked = False
+    _discarding = False
 
     def data_received(self, data: bytes) -> None:
         """Hold the request head until it is complete, then answer or pass it on."""
+        if self._discarding:
+            return
         if self._checked:
             super().data_received(data)
             return
@@ -74,7 +80,10 @@ class BodylessConnection(ServerConnection):
             response = http_response(405, "method not allowed\n",
                                      extra=[("Allow", ALLOWED_METHODS)])
         self.transport.write(response.serialize())
-        self.transport.close()
+        self._discarding = True  # read (and drop) the body: closing on unread data resets
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
 
 
 def _method_with_body(head: bytes) -> str | None:
