@@ -15,11 +15,11 @@ import yaml
 
 from daemon.change import ChangeConfig
 from daemon.history import HistoryConfig
-from daemon.mqtt import MqttConfig
+from daemon.mqtt import MqttConfig, check_source_slugs
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
-from daemon.yamlsafe import load_yaml
+from daemon.yamlsafe import load_yaml, one_line
 from models.loader import RUNTIMES
 from models.precision import PRECISIONS, runtime_precision_error
 
@@ -139,6 +139,8 @@ class Config:
         names = [source.name for source in self.sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         check(not duplicates, f"{prefix}sources", "names must be unique", duplicates)
+        if self.mqtt.url:
+            check_source_slugs(f"{prefix}sources", names, self.mqtt.topic_prefix)
         for name in ("server", "window", "smoothing", "inference", "history",
                      "mqtt"):
             getattr(self, name).validate(prefix + name)
@@ -243,7 +245,8 @@ def read_config(path: str | Path) -> Config:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML ({str(error)[:MAX_ERROR_CHARS]})") from None
+        raise ConfigError(f"{path}: invalid YAML ({one_line(error)[:MAX_ERROR_CHARS]})"
+                          ) from None
     return parse_config(data or {}, base_dir=path.parent.resolve())
 
 

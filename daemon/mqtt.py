@@ -1,7 +1,8 @@
 """MQTT output: each source's state and label changes as JSON, with Home Assistant discovery.
 
 Topics (``<p>`` = topic_prefix, ``<s>`` = the source name with anything but letters,
-digits, ``_`` and ``-`` replaced by ``_``):
+digits, ``_`` and ``-`` replaced by ``_``; with MQTT on, two names that map to one ``<s>``
+are refused at config load):
 
 - ``<p>/availability``: ``online`` (retained) while connected, ``offline`` on close and as
   the last will when the daemon dies;
@@ -102,6 +103,16 @@ class MqttConfig:
               self.state_interval_seconds)
         check(self.queue_size >= 1, f"{path}.queue_size", "must be >= 1", self.queue_size)
         self.backoff.validate(f"{path}.backoff")
+
+
+def check_source_slugs(path: str, names: Sequence[str], topic_prefix: str) -> None:
+    """ConfigError when two source names map to one topic level (and Home Assistant id)."""
+    first: dict[str, str] = {}
+    for name in names:
+        other = first.setdefault(source_slug(name), name)
+        check(other == name, path, f"names {other!r} and {name!r} would share the MQTT topic "
+              f"{topic_prefix}/{source_slug(name)}/state and Home Assistant unique_id "
+              f"genred_{source_slug(name)}; rename one", [other, name])
 
 
 def redact_url(url: str) -> str:

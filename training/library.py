@@ -40,17 +40,28 @@ def done_files(output: Path) -> set[str]:
     done: set[str] = set()
     if not output.is_file():
         return done
-    with output.open(encoding="utf-8") as lines:
+    with output.open("rb") as lines:
         for number, line in enumerate(lines, 1):
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
                 _LOGGER.warning("%s line %d is not JSON (an interrupted write?); ignored",
                                 output, number)
                 continue
-            if isinstance(record, dict) and "error" not in record and "file" in record:
+            if isinstance(record, dict) and "error" not in record and isinstance(
+                    record.get("file"), str):
                 done.add(record["file"])
     return done
+
+
+def end_partial_line(output: Path) -> None:
+    """End the file's last line if an interrupted write left it without a newline."""
+    if not output.is_file() or output.stat().st_size == 0:
+        return
+    with output.open("rb+") as stream:
+        stream.seek(-1, os.SEEK_END)
+        if stream.read(1) != b"\n":
+            stream.write(b"\n")
 
 
 def append_result(output: Path, result: dict) -> None:
@@ -76,6 +87,7 @@ def classify_library(args: argparse.Namespace) -> int:
             print(f"genred classify: {len(done & set(files))} of {len(files)} files already "
                   f"in {output}: skipped", file=sys.stderr)
         files = [f for f in files if f not in done]
+        end_partial_line(output)  # the next result starts on a line of its own
     model_dir = str(Path(args.model_dir).resolve())
     check_contract(read_contract(model_dir))  # a broken artifact stops here, not per file
     workers = max(1, min(args.workers, len(files)))
