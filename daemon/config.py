@@ -15,7 +15,7 @@ import yaml
 
 from daemon.change import ChangeConfig
 from daemon.history import HistoryConfig
-from daemon.mqtt import MqttConfig, check_source_slugs
+from daemon.mqtt_config import MqttConfig, check_source_slugs
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
