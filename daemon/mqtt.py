@@ -43,6 +43,7 @@ from daemon.mqtt_config import (
     redact_url,
     source_slug,
 )
+from daemon.redact import redact_optional
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class MqttPublisher:
     def health(self) -> dict[str, Any]:
         """The /healthz section."""
         return {"state": "connected" if self.connected else "disconnected",
-                "url": redact_url(self.config.url or ""), "error": self.error,
+                "url": redact_url(self.config.url or ""), "error": redact_optional(self.error),
                 "connects": self.connects, "messages_published": self.messages_published,
                 "messages_dropped": self.messages_dropped, "messages_queued": len(self._queue)}
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from daemon.redact import redact_url
 from daemon.schema import check
 from daemon.sources.base import BackoffPolicy
 
@@ -71,15 +72,6 @@ def check_source_slugs(path: str, names: Sequence[str], topic_prefix: str) -> No
         check(other == name, path, f"names {other!r} and {name!r} would share the MQTT topic "
               f"{topic_prefix}/{source_slug(name)}/state and Home Assistant unique_id "
               f"genred_{source_slug(name)}; rename one", [other, name])
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (for logs and /healthz)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
 def source_slug(name: str) -> str:

@@ -220,7 +220,7 @@ def test_config_checks_and_options(monkeypatch):
     options = connect_options(MqttConfig(url="mqtt://broker.lan"))
     assert (options["port"], options["password"], options["tls_context"]) == (
         1883, "from-env", None)
-    assert redact_url("mqtt://u:secret@h:1883") == "mqtt://u:***@h:1883"
+    assert redact_url("mqtt://u:secret@h:1883") == "mqtt://***@h:1883"
     assert config_from_dict({}).mqtt.url is None
     for bad, match in (({"url": "http://h"}, r"mqtt\.url: must look like"),
                        ({"url": "mqtt://u:secret@h:99999"}, r"mqtt\.url: has an invalid port"),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from daemon.messages import SourceState
+from daemon.redact import has_unbounded_user_info, redact_url
 from daemon.schema import check
 from daemon.sources.base import BackoffPolicy, SourceBase, SourceConfig, StateCallback
 from daemon.sources.decoding import PcmDecoder
@@ -50,10 +51,14 @@ class UrlConfig(SourceConfig):
         """A URL with a known scheme or a path to an existing file."""
         super().validate(path)
         check(bool(self.url), f"{path}.url", "is required for kind url", self.url)
+        shown = redact_url(self.url)
         if "://" in self.url:
             scheme = self.url.split("://", 1)[0].lower()
             check(scheme in URL_SCHEMES, f"{path}.url", _SCHEME_HINTS.get(
-                scheme, f"unknown URL scheme (known: {URL_SCHEMES})"), self.url)
+                scheme, f"unknown URL scheme (known: {URL_SCHEMES})"), shown)
+            check(not has_unbounded_user_info(self.url), f"{path}.url",
+                  "has whitespace in its user:password (percent-encode it: a space is %20, "
+                  "@ is %40)", shown)
         elif self.url != "-":
             check(Path(self.url).is_file(), f"{path}.url", "file not found", self.url)
 
