@@ -3,13 +3,16 @@ malformed --cluster (F8), a truncated model.tflite (F10), streams that never sen
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
 import pytest
 
+from daemon.harness import free_port
+from models.audio import NETWORK_STALL_SECONDS
 from tests.conftest import REPO_ROOT
-from tests.test_hostile_cli import assert_one_line_error, genred
+from tests.test_hostile_cli import assert_one_line_error, genred, silent_server  # noqa: F401
 from training.cluster import CONNECT_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.timeout(180)
@@ -54,3 +57,19 @@ def test_a_truncated_model_is_one_line_about_the_model(tmp_path, truncated_model
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and "blues.0000" not in errors[0], result.stderr[-3000:]
     assert not output.exists() or output.read_text() == ""  # no per-file error recorded
+
+
+def test_classify_of_rtsp_and_udp_that_never_send_fails_after_about_10_s(
+        silent_server):  # noqa: F811
+    """An RTSP server that accepts and never answers, a UDP port nobody sends to (F5)."""
+    udp_port = free_port()
+    started = time.monotonic()
+    result = genred("classify", str(DEFAULT_MODEL), f"rtsp://127.0.0.1:{silent_server}/x",
+                    f"udp://127.0.0.1:{udp_port}", "--workers", "1", timeout_seconds=100)
+    elapsed_seconds = time.monotonic() - started
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    for url in (f"rtsp://127.0.0.1:{silent_server}/x", f"udp://127.0.0.1:{udp_port}"):
+        assert re.search(f"error: {url}: cannot decode audio from {url}: "
+                         r"(timed out after|no answer for) 12 s", result.stderr), \
+            result.stderr[-3000:]
+    assert elapsed_seconds < 2 * (NETWORK_STALL_SECONDS + 5), elapsed_seconds

@@ -19,7 +19,12 @@ from daemon.schema import check
 from daemon.sources.base import BackoffPolicy, SourceBase, SourceConfig, StateCallback
 from daemon.sources.decoding import PcmDecoder
 from daemon.sources.pacing import RealtimePacer
-from models.audio import AudioDecodeError, explain_ffmpeg_error, ffmpeg_decode_command
+from models.audio import (
+    NETWORK_STALL_SECONDS,
+    AudioDecodeError,
+    explain_ffmpeg_error,
+    ffmpeg_decode_command,
+)
 from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
@@ -110,6 +115,9 @@ class UrlSource(SourceBase):
         self._failure: str | None = None
         self.pacer = RealtimePacer(SAMPLE_RATE_HZ) if realtime and not self.is_network else None
         """Wall-clock pacing of a real-time local file (None: deliver as decoded)."""
+        self.stall_seconds = NETWORK_STALL_SECONDS if self.is_network else None
+        """A network stream whose ffmpeg gives no audio this long is stopped and retried (the
+        watchdog for every scheme: rtsp and udp reads are not bounded by -rw_timeout)."""
 
     @property
     def pid(self) -> int | None:
@@ -190,11 +198,7 @@ class UrlSource(SourceBase):
         decoder = PcmDecoder("f32le", clip=False, source_name=self.name)
         try:
             while not self._closed.is_set():
-                self._reading = True
-                try:
-                    data = await process.stdout.read(self.read_bytes)
-                finally:
-                    self._reading = False
+                data = await self._read(process)
                 if not data:
                     break
                 samples = decoder.decode(data)
@@ -205,9 +209,23 @@ class UrlSource(SourceBase):
             await _finish_task(stderr_task)
             self._note_exit(process, stderr_tail)
 
+    async def _read(self, process: asyncio.subprocess.Process) -> bytes:
+        """ffmpeg's next bytes; b"" at its end or when it stalled past ``stall_seconds``."""
+        self._reading = True
+        try:
+            return await asyncio.wait_for(process.stdout.read(self.read_bytes),
+                                          self.stall_seconds)
+        except TimeoutError:
+            self._failure = f"no audio for {self.stall_seconds:.0f} s"
+            _LOGGER.warning("source %s: ffmpeg gave no audio for %.0f s; stopping it", self.name,
+                            self.stall_seconds)
+            return b""
+        finally:
+            self._reading = False
+
     def _note_exit(self, process: asyncio.subprocess.Process, stderr_tail: bytearray) -> None:
-        """Record (and log) why ffmpeg stopped, unless it was stopped by close()."""
-        if self._closed.is_set():
+        """Record (and log) why ffmpeg stopped, unless it was stopped by close() or stalled."""
+        if self._closed.is_set() or self._failure is not None:
             return
         tail = stderr_tail.decode("utf-8", "replace").strip()[-400:]
         if process.returncode != 0:
@@ -227,11 +245,11 @@ class UrlSource(SourceBase):
     async def _terminate(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM, then SIGKILL after KILL_AFTER_SECONDS; drains stdout so exit is seen.
 
-        After a natural end of output (not closed) ffmpeg first gets time to exit by itself,
-        so its own exit status is kept.
+        After a natural end of output (not closed, not stalled) ffmpeg first gets time to exit
+        by itself, so its own exit status is kept.
         """
         signals = (process.terminate, process.kill)
-        if not self._closed.is_set():
+        if not self._closed.is_set() and self._failure is None:  # not closed, not stalled
             signals = (None, *signals)
         for signal_process in signals:
             if signal_process is not None and process.returncode is None:
