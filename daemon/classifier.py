@@ -15,6 +15,10 @@ exists, also while a source warms up) take :meth:`InferenceWorker.submit_work`: 
 item per source, newest wins (an item refers to the source's queue of new patches, so a
 replaced item loses nothing and is not counted as dropped); windows go first, work fills the
 rest of a batch, on the same thread.
+
+A source that can wait (a file read faster than real time) awaits :meth:`wait_slot_free`
+after each chunk: it goes on once its pending window was taken into a batch, so it is read as
+fast as inference allows and none of its windows is dropped (backpressure).
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ class InferenceWorker:
         self._on_inference = on_inference
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
         self._slots: dict[str, WindowJob] = {}
+        self._slot_free: dict[str, asyncio.Event] = {}
         self._pending = asyncio.Event()
         self._running = False
         self._closed = False
@@ -133,6 +138,7 @@ class InferenceWorker:
             return
         replaced = self._slots.get(source_name)
         self._slots[source_name] = window
+        self._slot_free_event(source_name).clear()
         if replaced is not None:
             self._count_drop(source_name)
             _LOGGER.debug(
@@ -142,6 +148,19 @@ class InferenceWorker:
                 source_name,
             )
         self._pending.set()
+
+    async def wait_slot_free(self, source_name: str) -> None:
+        """Return once ``source_name`` has no window waiting (it was taken into a batch, or
+        the worker closed): the backpressure of a source that can wait."""
+        if source_name in self._slots and not self._closed:
+            await self._slot_free_event(source_name).wait()
+
+    def _slot_free_event(self, source_name: str) -> asyncio.Event:
+        """The event set while ``source_name`` has no window waiting."""
+        event = self._slot_free.get(source_name)
+        if event is None:
+            event = self._slot_free[source_name] = asyncio.Event()
+        return event
 
     def submit_work(self, source_name: str, work: Any) -> None:
         """Make ``work`` the pending work-ahead item of ``source_name`` (newest wins)."""
@@ -173,6 +192,8 @@ class InferenceWorker:
         self._closed = True
         self._slots.clear()
         self._work_slots.clear()
+        for event in self._slot_free.values():
+            event.set()
         self._pending.set()  # wake run() so it returns
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -180,6 +201,8 @@ class InferenceWorker:
         """Up to max_batch_size pending jobs, then work items to fill the batch; oldest first."""
         limit = self._max_batch_size or len(self._slots) + len(self._work_slots)
         jobs = [self._slots.pop(name) for name in list(self._slots)[:limit]]
+        for job in jobs:
+            self._slot_free_event(job.source_name).set()
         names = list(self._work_slots)[:limit - len(jobs)]
         work = [self._work_slots.pop(name) for name in names]
         if not self._slots and not self._work_slots:

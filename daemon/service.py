@@ -224,9 +224,12 @@ class Service:
     async def _pump(self, name: str) -> None:
         """Move one source's chunks through its windower; a failure ends only this source."""
         runtime = self._runtimes[name]
+        waits = bool(getattr(runtime.source, "waits_for_consumer", False))  # SourceBase has it
         try:
             async for chunk in runtime.source.chunks():
                 self._on_chunk(name, runtime, chunk)
+                if waits:  # a file read faster than real time: no window dropped
+                    await self.worker.wait_slot_free(name)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # one failing source never stops the others

@@ -115,6 +115,7 @@ class UrlSource(SourceBase):
         self._failure: str | None = None
         self.pacer = RealtimePacer(SAMPLE_RATE_HZ) if realtime and not self.is_network else None
         """Wall-clock pacing of a real-time local file (None: deliver as decoded)."""
+        self.waits_for_consumer = not realtime and not self.is_network
         self.stall_seconds = NETWORK_STALL_SECONDS if self.is_network else None
         """A network stream whose ffmpeg gives no audio this long is stopped and retried (the
         watchdog for every scheme: rtsp and udp reads are not bounded by -rw_timeout)."""
