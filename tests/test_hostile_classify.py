@@ -73,3 +73,18 @@ def test_classify_of_rtsp_and_udp_that_never_send_fails_after_about_10_s(
                          r"(timed out after|no answer for) 12 s", result.stderr), \
             result.stderr[-3000:]
     assert elapsed_seconds < 2 * (NETWORK_STALL_SECONDS + 5), elapsed_seconds
+
+
+def test_export_refuses_to_overwrite_a_tflite_model_without_force(tmp_path):
+    """``genred export MODEL`` would replace the shipped model.tflite (issue 21 note)."""
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    before = (model / "model.tflite").read_bytes()
+    contract = (model / "contract.json").read_text()
+    started = time.monotonic()
+    result = genred("export", str(model))
+    assert_one_line_error(result, "model.tflite exists")
+    assert "--force" in result.stderr
+    assert time.monotonic() - started < 30  # refused before TensorFlow is imported
+    assert (model / "model.tflite").read_bytes() == before
+    assert (model / "contract.json").read_text() == contract
