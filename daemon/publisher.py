@@ -35,6 +35,7 @@ from websockets.protocol import State
 from daemon import messages
 from daemon.client import Client, client_cap
 from daemon.config import ServerConfig
+from daemon.health_view import public_health
 from daemon.history_query import next_page
 from daemon.http_responses import (
     ALLOWED_METHODS,
@@ -265,8 +266,8 @@ class Publisher:
     def _process_request(self, connection: ServerConnection,
                          request: Request) -> Response | Awaitable[Response] | None:
         url = urlsplit(request.path)
-        if url.path == "/healthz":
-            return self._healthz()
+        if url.path == "/healthz":  # no token needed; without it only states (health_view)
+            return self._healthz(full=self._token is None or self._token_ok(request, url.query))
         denied = self._check_access(request, url.query)
         if denied is not None:
             return denied
@@ -314,9 +315,10 @@ class Publisher:
         self._admitted.add(connection)
         return None
 
-    def _healthz(self) -> Response:
+    def _healthz(self, full: bool = True) -> Response:
         try:
-            body = json.dumps(self._health(), default=str).encode()
+            document = self._health() if full else public_health(self._health())
+            body = json.dumps(document, default=str).encode()
         except Exception:
             _LOGGER.exception("health() failed")
             return http_response(500, b'{"status":"error"}', "application/json")

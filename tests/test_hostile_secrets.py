@@ -91,3 +91,30 @@ def test_a_url_whose_user_info_has_whitespace_is_refused_with_a_hint():
         config_from_dict({"sources": [{"name": "r", "kind": "url",
                                        "url": "http://bob:pa ss@wo rd@h/x"}]})
     assert "pa ss" not in str(info.value) and "\n" not in str(info.value)
+
+
+async def test_healthz_without_the_token_shows_states_but_no_paths_errors_or_urls(tmp_path):
+    """With a token set, an unauthenticated /healthz is for liveness checks only (issue 21)."""
+    port, closed_port = free_port(), free_port()
+    history = tmp_path / "private-history.sqlite3"
+    config = write_config(tmp_path / "config.yaml", tmp_path / "unused-model", port, [
+        {"name": "radio", "kind": "url", "url": f"http://127.0.0.1:{closed_port}/private",
+         "backoff": {"initial_seconds": 0.2, "max_seconds": 0.5}}],
+        server={"token": "t0ken-for-healthz"}, history={"path": str(history)})
+    with daemon_process(config, tmp_path / "daemon.log", fake_model=True) as daemon:
+        await daemon.wait_ready(port, 60)
+        full: dict = {}
+        for _ in range(100):
+            full = json.loads(await asyncio.to_thread(
+                http_get, port, "/healthz?token=t0ken-for-healthz"))
+            if "Connection refused" in (full["sources"][0]["message"] or ""):
+                break
+            await asyncio.sleep(0.1)
+        public = json.loads(await asyncio.to_thread(http_get, port, "/healthz"))
+    assert full["history"]["path"] == str(history) and "/private" in json.dumps(full)
+    assert public["status"] == "ok" and public["model"] == full["model"]
+    assert [(s["name"], s["state"]) for s in public["sources"]] == [("radio", "reconnecting")]
+    text = json.dumps(public)
+    for hidden in (str(history), "private", "Connection refused", str(closed_port)):
+        assert hidden not in text, (hidden, text)
+    assert public["history"] == {"state": full["history"]["state"]}
