@@ -274,3 +274,38 @@ def test_full_disk_logs_one_error_then_one_line_when_writing_resumes(small_tmpfs
     lines = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert [level for level, _ in lines] == ["INFO", "ERROR", "INFO"], lines
     assert "full" in lines[1][1] and lines[2][1].endswith("writing again"), lines
+
+
+def test_sigterm_with_a_stalled_mqtt_broker_exits_within_5_s(tmp_path: Path) -> None:
+    """A broker that accepts and never answers: the daemon still stops within 5 s, exit 0
+    (sources close and outputs stop at once, MQTT bounded by its own stop)."""
+    from daemon.harness import DaemonProcess
+    from tests.daemon_helpers import write_tone_wav
+
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(8)
+    held: list[socket.socket] = []
+    accepting = threading.Thread(target=lambda: held.append(stalled.accept()[0]), daemon=True)
+    accepting.start()
+    wav = write_tone_wav(tmp_path / "tone.wav", 440, 60.0)
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", REPO_ROOT / "models" / "genred-default",
+                          port, [{"name": "tone", "kind": "url", "url": str(wav)}],
+                          history={"enabled": False},
+                          mqtt={"url": f"mqtt://127.0.0.1:{stalled.getsockname()[1]}"})
+    daemon = DaemonProcess(config, tmp_path / "daemon.log", fake_model=True).start()
+    try:
+        daemon.wait_ready_blocking(port)
+        accepting.join(20)  # the MQTT client is connected to the silent broker
+        assert held, daemon.log()
+        started = time.monotonic()
+        status = daemon.stop(timeout_seconds=15)
+        seconds = time.monotonic() - started
+    finally:
+        daemon.stop()
+        stalled.close()
+        for connection in held:
+            connection.close()
+    assert status == 0, daemon.log()
+    assert seconds < 5.0, (seconds, daemon.log())
