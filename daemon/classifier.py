@@ -21,6 +21,10 @@ shed through ``discard`` (patch models skip its new patches for good), so when w
 faster than it can be done every source's effective hop grows alike and a batch costs no more
 than when the worker keeps up. :class:`~daemon.overload.LoadMonitor` (``load``) keeps
 the overload ratio and each source's effective hop.
+
+A source that can wait (a file read faster than real time) awaits :meth:`wait_slot_free`
+after each chunk: it goes on once its pending window was taken into a batch, so it is read as
+fast as inference allows and none of its windows is dropped (backpressure).
 """
 
 from __future__ import annotations
@@ -109,6 +113,7 @@ class InferenceWorker:
         self._on_inference = on_inference
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
         self._slots: dict[str, WindowJob] = {}
+        self._slot_free: dict[str, asyncio.Event] = {}
         self._pending = asyncio.Event()
         self._running = False
         self._closed = False
@@ -149,6 +154,7 @@ class InferenceWorker:
         replaced = self._slots.get(source_name)
         self._slots[source_name] = window
         self._arrive(source_name)
+        self._slot_free_event(source_name).clear()
         if replaced is not None:
             self._shed(source_name, replaced.features)
             self._count_drop(source_name)
@@ -158,6 +164,19 @@ class InferenceWorker:
                 replaced.window_end_sample,
                 source_name,
             )
+
+    async def wait_slot_free(self, source_name: str) -> None:
+        """Return once ``source_name`` has no window waiting (it was taken into a batch, or
+        the worker closed): the backpressure of a source that can wait."""
+        if source_name in self._slots and not self._closed:
+            await self._slot_free_event(source_name).wait()
+
+    def _slot_free_event(self, source_name: str) -> asyncio.Event:
+        """The event set while ``source_name`` has no window waiting."""
+        event = self._slot_free.get(source_name)
+        if event is None:
+            event = self._slot_free[source_name] = asyncio.Event()
+        return event
 
     def submit_work(self, source_name: str, work: Any) -> None:
         """Make ``work`` the pending work-ahead item of ``source_name`` (newest wins)."""
@@ -209,6 +228,8 @@ class InferenceWorker:
         self._slots.clear()
         self._work_slots.clear()
         self._waiting.clear()
+        for event in self._slot_free.values():
+            event.set()
         self._pending.set()  # wake run() so it returns
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -218,6 +239,8 @@ class InferenceWorker:
         for name in names:
             del self._waiting[name]
         jobs = [self._slots.pop(name) for name in names if name in self._slots]
+        for job in jobs:
+            self._slot_free_event(job.source_name).set()
         work = [self._work_slots.pop(name) for name in names if name in self._work_slots]
         if not self._waiting:
             self._pending.clear()

@@ -73,6 +73,8 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--quantize", choices=("none", "float16", "int8"), default="none",
                         help="none (fp32), float16 weights, or int8 dynamic-range "
                              "(default: %(default)s)")
+    export.add_argument("--force", action="store_true",
+                        help="replace an existing model.tflite (refused without it)")
     export.set_defaults(handler=_export_command)
 
 
@@ -82,7 +84,7 @@ def _export_command(args: argparse.Namespace) -> int:
     from models.export import export_tflite
 
     try:
-        path = export_tflite(args.model_dir, quantize=args.quantize)
+        path = export_tflite(args.model_dir, quantize=args.quantize, overwrite=args.force)
     except ArtifactError as error:
         print(f"genred export: error: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -15,11 +13,12 @@ import yaml
 
 from daemon.change import ChangeConfig
 from daemon.history import HistoryConfig
-from daemon.mqtt import MqttConfig
+from daemon.mqtt_config import MqttConfig, check_source_slugs
+from daemon.netaddr import is_loopback  # noqa: F401 (also imported from here)
 from daemon.schema import ConfigError, build_dataclass, check
 from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
-from daemon.yamlsafe import load_yaml
+from daemon.yamlsafe import load_yaml, one_line
 from models.loader import RUNTIMES
 from models.precision import PRECISIONS, runtime_precision_error
 
@@ -140,26 +139,12 @@ class Config:
         names = [source.name for source in self.sources]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         check(not duplicates, f"{prefix}sources", "names must be unique", duplicates)
+        if self.mqtt.url:
+            check_source_slugs(f"{prefix}sources", names, self.mqtt.topic_prefix)
         for name in ("server", "window", "smoothing", "inference", "history",
                      "mqtt"):
             getattr(self, name).validate(prefix + name)
         self.change.validate(prefix + "smoothing")
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` resolves, and every address it resolves to is loopback.
-
-    A name is resolved (``127.attacker.example`` is not loopback because it starts with
-    "127."); an unresolvable host or an empty one (every interface) is not loopback.
-    """
-    if not host.strip():
-        return False
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
-    except (OSError, UnicodeError, ValueError):
-        return False
-    return bool(addresses) and all(address.is_loopback for address in addresses)
 
 
 def source_config_type(data: Any, path: str) -> tuple[type[SourceConfig], Any]:
@@ -244,7 +229,8 @@ def read_config(path: str | Path) -> Config:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML ({str(error)[:MAX_ERROR_CHARS]})") from None
+        raise ConfigError(f"{path}: invalid YAML ({one_line(error)[:MAX_ERROR_CHARS]})"
+                          ) from None
     return parse_config(data or {}, base_dir=path.parent.resolve())
 
 

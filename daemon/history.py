@@ -76,6 +76,7 @@ class History:
         self._thread: threading.Thread | None = None
         self._connection: sqlite3.Connection | None = None
         self._last_prune_monotonic = -math.inf
+        self._announced = False
         self.error: str | None = None
         """Why the last write failed (None while writes succeed)."""
         self.rows_written = 0
@@ -177,7 +178,7 @@ class History:
                 self._connection.close()
                 self._connection = None
             return
-        if self.error is not None:
+        if self.error is not None and batch:  # an open alone does not prove writes work
             _LOGGER.info("history %s: writing again", self.path)
             self.error = None
 
@@ -193,7 +194,9 @@ class History:
             connection.close()
             raise
         self._connection = connection
-        _LOGGER.info("history: %s (keeping %g days)", self.path, self.config.retention_days)
+        if not self._announced:  # reopened after every failed batch: said once
+            _LOGGER.info("history: %s (keeping %g days)", self.path, self.config.retention_days)
+            self._announced = True
         return connection
 
     def _prune(self, connection: sqlite3.Connection) -> None:

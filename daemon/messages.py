@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import math
 import sys
+from collections.abc import Collection
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -158,6 +159,8 @@ _TYPES: dict[str, type[_Message]] = {
     cls.__struct_config__.tag: cls for cls in (Hello, Prediction, Status, Error, Subscribe)}
 for _tag, _type in _TYPES.items():
     _type.TYPE = _tag
+CLIENT_TYPES = (Subscribe.TYPE,)
+"""The message types a client may send."""
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -170,8 +173,9 @@ def _check_finite(value: Any) -> None:
             _check_finite(item)
 
 
-def from_json(text: str | bytes) -> Message:
-    """Parse and validate one message; raises ProtocolError."""
+def from_json(text: str | bytes, accepted: Collection[str] | None = None) -> Message:
+    """Parse and validate one message (of the ``accepted`` types: others are unknown_type,
+    e.g. CLIENT_TYPES on the server); raises ProtocolError."""
     try:
         obj = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
@@ -187,6 +191,9 @@ def from_json(text: str | bytes) -> Message:
         raise ProtocolError("bad_field", "field 'type' must be a string")
     if kind not in _TYPES:
         raise ProtocolError("unknown_type", f"unknown message type {kind!r}")
+    if accepted is not None and kind not in accepted:
+        raise ProtocolError("unknown_type", f"message type {kind!r} is not accepted here "
+                                            f"(only {', '.join(map(repr, accepted))})")
     try:
         return msgspec.convert(obj, type=_TYPES[kind])
     except msgspec.ValidationError as exc:

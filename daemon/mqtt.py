@@ -1,7 +1,8 @@
 """MQTT output: each source's state and label changes as JSON, with Home Assistant discovery.
 
 Topics (``<p>`` = topic_prefix, ``<s>`` = the source name with anything but letters,
-digits, ``_`` and ``-`` replaced by ``_``):
+digits, ``_`` and ``-`` replaced by ``_``; with MQTT on, two names that map to one ``<s>``
+are refused at config load):
 
 - ``<p>/availability``: ``online`` (retained) while connected, ``offline`` on close and as
   the last will when the daemon dies;
@@ -30,105 +31,28 @@ import contextlib
 import importlib.metadata
 import json
 import logging
-import os
 import random
-import re
-import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from daemon.messages import Prediction, SourceState
-from daemon.schema import check
-from daemon.sources.base import BackoffPolicy
+from daemon.mqtt_config import (
+    MqttConfig,
+    connect_options,
+    redact_url,
+    source_slug,
+)
+from daemon.redact import redact_optional
 
 _LOGGER = logging.getLogger(__name__)
 
-USERNAME_ENV = "GENRED_MQTT_USERNAME"
-PASSWORD_ENV = "GENRED_MQTT_PASSWORD"
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 PUBLISH_TIMEOUT_SECONDS = 10.0
 SHOWN_STATES = {SourceState.SILENT: "silent", SourceState.NO_MUSIC: "no music"}
 """Source states shown in place of a genre."""
 UNAVAILABLE_STATES = frozenset({SourceState.CONNECTING, SourceState.RECONNECTING,
                                 SourceState.ENDED, SourceState.ERROR})
 """Source states in which the source's sensor is unavailable."""
-
-
-@dataclass(frozen=True)
-class MqttConfig:
-    """MQTT output with Home Assistant discovery (config key ``mqtt``)."""
-
-    url: str | None = None
-    """mqtt://[user:pass@]host[:port] or mqtts://... (TLS); null = no MQTT."""
-    topic_prefix: str = "genred"
-    """First level of every genred topic."""
-    discovery_prefix: str = "homeassistant"
-    """Home Assistant's discovery prefix."""
-    retain: bool = True
-    """Retain state messages (discovery and availability are always retained)."""
-    tls: bool = False
-    """Use TLS (mqtts:// turns it on too)."""
-    tls_ca_file: str | None = None
-    """CA certificates (PEM) to verify the broker with; null = the system's."""
-    state_interval_seconds: float = 60.0
-    """Longest time between state messages of a source that keeps its label."""
-    queue_size: int = 256
-    """Messages kept while the broker is unreachable; the oldest are dropped beyond it."""
-    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
-    """Reconnect timing."""
-
-    def validate(self, path: str) -> None:
-        """URL form, topic characters and ranges."""
-        if self.url is not None:
-            parts = urlsplit(self.url)
-            check(parts.scheme in DEFAULT_PORTS and bool(parts.hostname), f"{path}.url",
-                  "must look like mqtt://[user:pass@]host[:port] or mqtts://...",
-                  redact_url(self.url))
-            try:
-                parts.port  # noqa: B018 (raises on a bad port)
-            except ValueError:
-                check(False, f"{path}.url", "has an invalid port", redact_url(self.url))
-        for key in ("topic_prefix", "discovery_prefix"):
-            value = getattr(self, key)
-            check(bool(value) and not set(value) & set("+#") and not value.startswith("/")
-                  and not value.endswith("/"), f"{path}.{key}",
-                  "must be a non-empty topic without + # or a leading/trailing /", value)
-        check(self.tls_ca_file is None or os.path.isfile(self.tls_ca_file),
-              f"{path}.tls_ca_file", "must be an existing PEM file", self.tls_ca_file)
-        check(self.state_interval_seconds > 0, f"{path}.state_interval_seconds", "must be > 0",
-              self.state_interval_seconds)
-        check(self.queue_size >= 1, f"{path}.queue_size", "must be >= 1", self.queue_size)
-        self.backoff.validate(f"{path}.backoff")
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (for logs and /healthz)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
-
-
-def source_slug(name: str) -> str:
-    """A source name as one topic level / Home Assistant id ([A-Za-z0-9_-])."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
-
-
-def connect_options(config: MqttConfig) -> dict[str, Any]:
-    """aiomqtt.Client keyword arguments from the URL, the environment and the TLS keys."""
-    assert config.url is not None
-    parts = urlsplit(config.url)
-    username = unquote(parts.username) if parts.username else os.environ.get(USERNAME_ENV)
-    password = unquote(parts.password) if parts.password else os.environ.get(PASSWORD_ENV)
-    tls = config.tls or parts.scheme == "mqtts"
-    return {"hostname": parts.hostname, "port": parts.port or DEFAULT_PORTS[parts.scheme],
-            "username": username or None, "password": password or None,
-            "tls_context": ssl.create_default_context(cafile=config.tls_ca_file) if tls
-            else None}
 
 
 def _genred_version() -> str:
@@ -248,7 +172,7 @@ class MqttPublisher:
     def health(self) -> dict[str, Any]:
         """The /healthz section."""
         return {"state": "connected" if self.connected else "disconnected",
-                "url": redact_url(self.config.url or ""), "error": self.error,
+                "url": redact_url(self.config.url or ""), "error": redact_optional(self.error),
                 "connects": self.connects, "messages_published": self.messages_published,
                 "messages_dropped": self.messages_dropped, "messages_queued": len(self._queue)}
 

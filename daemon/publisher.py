@@ -35,7 +35,16 @@ from websockets.protocol import State
 from daemon import messages
 from daemon.client import Client, client_cap
 from daemon.config import ServerConfig
-from daemon.http_responses import HTML_CSP, http_response, is_upgrade, without_body
+from daemon.health_view import public_health
+from daemon.history_query import next_page
+from daemon.http_responses import (
+    ALLOWED_METHODS,
+    HTML_CSP,
+    BodylessConnection,
+    http_response,
+    is_upgrade,
+    without_body,
+)
 from daemon.messages import Prediction
 from daemon.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from daemon.metrics import DaemonMetrics
@@ -113,7 +122,8 @@ class Publisher:
         self._max_clients = client_cap(self._max_clients)
         self._server = await serve(
             self._handle, self._host, self._requested_port,
-            process_request=self._process_method, compression=None,
+            process_request=self._process_method, create_connection=BodylessConnection,
+            compression=None,
             max_size=MAX_FRAME_FACTOR * self._max_message_bytes,
             write_limit=self._write_limit_bytes, close_timeout=self._close_timeout_s,
             server_header="genred")
@@ -212,7 +222,7 @@ class Publisher:
                              f"messages are limited to {self._max_message_bytes} bytes")
             return
         try:
-            message = messages.from_json(frame)
+            message = messages.from_json(frame, messages.CLIENT_TYPES)
         except messages.ProtocolError as exc:
             self._send_error(client, exc.code, exc.message)
             return
@@ -239,7 +249,7 @@ class Publisher:
     def _process_method(self, connection: ServerConnection,
                         request: Request) -> Response | None:
         """GET as routed; HEAD without the body; OPTIONS: 204; anything else: 405."""
-        allow = [("Allow", "GET, HEAD, OPTIONS")]
+        allow = [("Allow", ALLOWED_METHODS)]
         if request.method == "OPTIONS":
             return http_response(204, b"", extra=allow)
         if request.method not in ("GET", "HEAD"):
@@ -256,8 +266,8 @@ class Publisher:
     def _process_request(self, connection: ServerConnection,
                          request: Request) -> Response | Awaitable[Response] | None:
         url = urlsplit(request.path)
-        if url.path == "/healthz":
-            return self._healthz()
+        if url.path == "/healthz":  # no token needed; without it only states (health_view)
+            return self._healthz(full=self._token is None or self._token_ok(request, url.query))
         denied = self._check_access(request, url.query)
         if denied is not None:
             return denied
@@ -278,18 +288,22 @@ class Publisher:
         return http_response(404, "not found\n")
 
     async def _history_response(self, query: str) -> Response:
-        """GET /history: JSON rows; 400 on bad parameters, 503 if the database fails."""
+        """GET /history: a page of JSON rows (Link: the next); 400 on bad parameters, 503 if
+        the database fails."""
         assert self._history is not None
+        params = parse_qs(query, keep_blank_values=True)
         try:
-            rows = await self._history(parse_qs(query, keep_blank_values=True))
+            rows = await self._history(params)
         except ValueError as error:
             return http_response(400, json.dumps({"error": str(error)}), "application/json")
         except Exception as error:
             _LOGGER.warning("history query failed: %s", error)
             return http_response(503, json.dumps({"error": f"{type(error).__name__}: {error}"}),
                              "application/json")
-        body = await asyncio.to_thread(json.dumps, rows)  # up to 100k rows: off the loop
-        return http_response(200, body, "application/json")
+        body = await asyncio.to_thread(json.dumps, rows)  # a page of rows: off the loop
+        following = next_page(params, rows)
+        link = [("Link", f'</history?{following}>; rel="next"')] if following else []
+        return http_response(200, body, "application/json", link)
 
     def _admit(self, connection: ServerConnection) -> Response | None:
         """None (go on with the handshake) below max_clients, else HTTP 503."""
@@ -301,9 +315,10 @@ class Publisher:
         self._admitted.add(connection)
         return None
 
-    def _healthz(self) -> Response:
+    def _healthz(self, full: bool = True) -> Response:
         try:
-            body = json.dumps(self._health(), default=str).encode()
+            document = self._health() if full else public_health(self._health())
+            body = json.dumps(document, default=str).encode()
         except Exception:
             _LOGGER.exception("health() failed")
             return http_response(500, b'{"status":"error"}', "application/json")

@@ -1,4 +1,4 @@
-"""Wires the pipeline: sources -> windowers -> inference worker -> smoothers -> publisher."""
+"""Wires the pipeline: sources -> windowers -> inference worker -> judges -> outputs."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import numpy as np
 
 from daemon.classifier import InferenceWorker, WindowJob
 from daemon.config import Config
-from daemon.messages import Prediction, SourceState
+from daemon.messages import SourceState
 from daemon.metrics import DaemonMetrics
 from daemon.output import Output, OutputContext, OutputFactory, SourceStatus
 from daemon.redact import redact_optional
 from daemon.sources import SourceConfig
 from daemon.spectrogram import Spectrograms
-from daemon.verdict import Verdict, WindowJudge
+from daemon.verdict import Verdict, WindowJudge, to_prediction
 from daemon.windower import Window, Windower
 from models.outcome import WindowResult
 from models.resample import SAMPLE_RATE_HZ
@@ -185,10 +185,9 @@ class Service:
                     group.create_task(self._run_output(output))
                 await stop.wait()
                 _LOGGER.info("stopping: closing sources and clients")
-                await self._close_sources()
                 for task in [*pumps, worker_task]:
                     task.cancel()
-                await self._stop_outputs()
+                await asyncio.gather(self._close_sources(), self._stop_outputs())
         finally:
             self.worker.close()
 
@@ -202,27 +201,32 @@ class Service:
             _LOGGER.exception("output %s failed", output.name)
 
     async def _stop_outputs(self) -> None:
-        """Stop every output (each bounded by its own stop), the last-built first."""
-        for output in reversed(self.outputs):
-            try:
-                await output.stop()
-            except Exception:
-                _LOGGER.exception("output %s did not stop cleanly", output.name)
+        """Stop every output at once (each bounded by its own stop: a stalled broker does not
+        hold up the server's close)."""
+        results = await asyncio.gather(*(output.stop() for output in self.outputs),
+                                       return_exceptions=True)
+        for output, result in zip(self.outputs, results, strict=True):
+            if isinstance(result, Exception):
+                _LOGGER.error("output %s did not stop cleanly: %s", output.name, result)
 
     async def _close_sources(self) -> None:
-        """Close every open source, each bounded in time."""
-        for runtime in self._runtimes.values():
-            if runtime.source is None:
-                continue
+        """Close every open source at once, each bounded in time."""
+        async def close(source: Any) -> None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(runtime.source.close(), 3.0)
+                await asyncio.wait_for(source.close(), 3.0)
+
+        await asyncio.gather(*(close(rt.source) for rt in self._runtimes.values()
+                               if rt.source is not None))
 
     async def _pump(self, name: str) -> None:
         """Move one source's chunks through its windower; a failure ends only this source."""
         runtime = self._runtimes[name]
+        waits = bool(getattr(runtime.source, "waits_for_consumer", False))  # SourceBase has it
         try:
             async for chunk in runtime.source.chunks():
                 self._on_chunk(name, runtime, chunk)
+                if waits:  # a file read faster than real time: no window dropped
+                    await self.worker.wait_slot_free(name)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # one failing source never stops the others
@@ -317,24 +321,13 @@ class Service:
 
     def _publish_prediction(self, job: WindowJob, verdict: Verdict) -> None:
         """Build the prediction and hand it to every output."""
-        labels, rate_hz = self.model.labels, job.sample_rate_hz
-        smoothed, probabilities = verdict.smoothed, verdict.raw
-        assert smoothed is not None and probabilities is not None
-        prediction = Prediction(
-            source=job.source_name,
-            window_start_ms=job.window_start_sample * 1000 // rate_hz,
-            window_end_ms=job.window_end_sample * 1000 // rate_hz,
-            wall_time=time.time(),
-            genre=labels[smoothed.label_index],
-            confidence=round(float(smoothed.confidence), 4),
-            probabilities={lb: round(float(p), 4) for lb, p in zip(labels, smoothed.probabilities,
-                                                                   strict=True)},
-            raw_probabilities={lb: round(float(p), 4) for lb, p in zip(labels, probabilities,
-                                                                       strict=True)},
-            model=self.model.name,
-        )
+        rate_hz = job.sample_rate_hz
+        span_ms = (job.window_start_sample * 1000 // rate_hz,
+                   job.window_end_sample * 1000 // rate_hz)
+        prediction = to_prediction(verdict, job.source_name, span_ms, time.time(),
+                                   self.model.labels, self.model.name)
         self.metrics.source_confidence.labels(source=job.source_name).set(prediction.confidence)
-        if smoothed.changed:
+        if verdict.smoothed is not None and verdict.smoothed.changed:
             self.metrics.label_changes.labels(source=job.source_name).inc()
         for output in self.outputs:
-            output.on_prediction(prediction, smoothed.changed)
+            output.on_prediction(prediction, bool(verdict.smoothed and verdict.smoothed.changed))

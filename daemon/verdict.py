@@ -8,11 +8,13 @@ smoother and choose what is smoothed; the smoother (daemon/smoother.py) holds th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from daemon.change import ChangeConfig, ChangeDetector, change_detector
+from daemon.messages import Prediction
 from daemon.smoother import SmoothedResult, Smoother, SmoothingConfig
 from models.outcome import NO_MUSIC_THRESHOLD, WindowResult, split_outputs
 
@@ -71,3 +73,19 @@ class WindowJudge:
                 return result.outputs, False
         return self.change.update(result.outputs, result.patch_scores, end_sample,
                                   self.smoother.label_index)
+
+
+def to_prediction(verdict: Verdict, source: str, span_ms: tuple[int, int], wall_time: float,
+                  labels: Sequence[str], model: str) -> Prediction:
+    """The prediction event of a genre verdict on a window spanning ``span_ms``."""
+    smoothed, raw = verdict.smoothed, verdict.raw
+    if smoothed is None or raw is None:
+        raise ValueError("a no-music verdict has no prediction")
+    return Prediction(
+        source=source, window_start_ms=span_ms[0], window_end_ms=span_ms[1],
+        wall_time=wall_time, genre=labels[smoothed.label_index],
+        confidence=round(float(smoothed.confidence), 4),
+        probabilities={lb: round(float(p), 4)
+                       for lb, p in zip(labels, smoothed.probabilities, strict=True)},
+        raw_probabilities={lb: round(float(p), 4) for lb, p in zip(labels, raw, strict=True)},
+        model=model)

@@ -57,20 +57,19 @@ class _BoundedLoader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
         """A mapping whose explicit keys are unique (merge keys ``<<`` may be overridden)."""
         if isinstance(node, MappingNode):
-            seen: set[Any] = set()
+            seen: dict[Any, yaml.Mark] = {}
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue
                 key = self.construct_object(key_node, deep=True)
                 try:
-                    duplicate = key in seen
-                    seen.add(key)
+                    first = seen.setdefault(key, key_node.start_mark)
                 except TypeError:
                     continue  # unhashable: SafeLoader's own error follows
-                if duplicate:
+                if first is not key_node.start_mark:
                     raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        f"found duplicate key {quote(key)}", key_node.start_mark)
+                        None, None, f"found duplicate key {quote(key)}", key_node.start_mark,
+                        f"first at line {first.line + 1}")
         return super().construct_mapping(node, deep)
 
 
@@ -101,6 +100,17 @@ def _measure(node: Node, depth: int, memo: dict[int, tuple[int, int]],
         raise yaml.YAMLError(f"nested deeper than {MAX_DEPTH} levels once aliases are "
                              "expanded; refused")
     return size, height
+
+
+def one_line(error: yaml.YAMLError) -> str:
+    """A YAML error as one line: 'context: problem at line L, column C; note'."""
+    if not isinstance(error, yaml.MarkedYAMLError) or not error.problem:
+        return " ".join(str(error).split())
+    mark = error.problem_mark
+    parts = [f"{error.context}: " if error.context else "", error.problem,
+             f" at line {mark.line + 1}, column {mark.column + 1}" if mark else "",
+             f"; {error.note}" if error.note else ""]
+    return " ".join("".join(parts).split())
 
 
 def load_yaml(text: str) -> Any:

@@ -18,6 +18,9 @@ _LOGGER = logging.getLogger(__name__)
 DECODE_TIMEOUT_SECONDS = 600.0
 NETWORK_TIMEOUT_SECONDS = 10.0
 """A network read that gets nothing for this long fails (ffmpeg/ffprobe -rw_timeout)."""
+NETWORK_STALL_SECONDS = NETWORK_TIMEOUT_SECONDS + 2.0
+"""ffmpeg/ffprobe reading a network URL that gives no output for this long is stopped: the
+watchdog for schemes whose reads -rw_timeout does not bound (rtsp, udp)."""
 NO_AUDIO_STREAM = "no audio stream (a video-only or data file?)"
 _STDERR_TAIL_CHARS = 400
 
@@ -39,9 +42,19 @@ def ffmpeg_binary(name: str = "ffmpeg") -> str:
     return found
 
 
+def is_network_source(source: str) -> bool:
+    """True for a URL read over a network (any scheme but file://)."""
+    return "://" in source and not source.lower().startswith("file://")
+
+
+def stall_timeout_seconds(source: str, local_seconds: float) -> float:
+    """How long ffmpeg/ffprobe may give no output for ``source`` before it is stopped."""
+    return NETWORK_STALL_SECONDS if is_network_source(source) else local_seconds
+
+
 def network_input_args(source: str) -> tuple[str, ...]:
     """ffmpeg/ffprobe input options bounding a network read's silence (none for files)."""
-    if "://" not in source or source.lower().startswith("file://"):
+    if not is_network_source(source):
         return ()
     return ("-rw_timeout", str(int(NETWORK_TIMEOUT_SECONDS * 1_000_000)))
 
@@ -60,7 +73,7 @@ def probe_sample_rate_hz(source: str) -> int:
         ffmpeg_binary("ffprobe"), "-v", "error", *network_input_args(source),
         "-select_streams", "a:0", "-show_entries", "stream=sample_rate", "-of", "json", source,
     ]
-    result = _run(command, source)
+    result = _run(command, source, stall_timeout_seconds(source, DECODE_TIMEOUT_SECONDS))
     try:
         streams = json.loads(result.stdout.decode("utf-8", "replace")).get("streams", [])
         return int(streams[0]["sample_rate"])
@@ -83,14 +96,15 @@ def ffmpeg_decode_command(
     return command + ["-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
 
 
-def _run(command: list[str], source: str) -> subprocess.CompletedProcess:
+def _run(command: list[str], source: str,
+         timeout_seconds: float = DECODE_TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
     """Run an ffmpeg tool; any failure becomes AudioDecodeError naming ``source``."""
     try:
         result = subprocess.run(
-            command, capture_output=True, timeout=DECODE_TIMEOUT_SECONDS, check=False
+            command, capture_output=True, timeout=timeout_seconds, check=False
         )
     except subprocess.TimeoutExpired:
-        raise AudioDecodeError(source, f"timed out after {DECODE_TIMEOUT_SECONDS:.0f} s") from None
+        raise AudioDecodeError(source, f"timed out after {timeout_seconds:.0f} s") from None
     if result.returncode != 0:
         message = result.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL_CHARS:]
         if "matches no streams" in message:

@@ -23,6 +23,7 @@ from models.audio import (
     ffmpeg_binary,
     ffmpeg_decode_command,
     network_input_args,
+    stall_timeout_seconds,
 )
 from models.resample import SAMPLE_RATE_HZ, StreamingResampler
 
@@ -31,7 +32,8 @@ _LOGGER = logging.getLogger(__name__)
 CHUNK_SECONDS = 5.0
 """Audio decoded per read from the pipe (at the file's own rate)."""
 STALL_TIMEOUT_SECONDS = 120.0
-"""ffmpeg is stopped when its pipe yields no byte for this long (a dead URL, a hung decoder)."""
+"""ffmpeg decoding a local file is stopped when its pipe yields no byte for this long (a hung
+decoder); a network URL's limit is models.audio.NETWORK_STALL_SECONDS (a dead stream)."""
 _BYTES_PER_SAMPLE = 4
 _STDERR_TAIL_CHARS = 400
 
@@ -52,7 +54,9 @@ def probe_stream(source: str) -> StreamInfo:
                "-select_streams", "a:0",
                "-show_entries", "stream=sample_rate,duration:format=duration", "-of", "json",
                source]
-    found = json.loads(_run(command, source).stdout.decode("utf-8", "replace") or "{}")
+    probe_seconds = stall_timeout_seconds(source, STALL_TIMEOUT_SECONDS)
+    answer = _run(command, source, probe_seconds).stdout.decode("utf-8", "replace")
+    found = json.loads(answer or "{}")
     try:
         stream = found.get("streams", [])[0]
         rate_hz = int(stream["sample_rate"])
@@ -109,12 +113,13 @@ def decode_chunks(source: str | Path, info: StreamInfo | None = None,
 def _read_pipe(process: subprocess.Popen, read_bytes: int, source: str) -> Iterator[bytes]:
     """Whole-sample blocks of about ``read_bytes`` from ffmpeg's stdout until it closes."""
     fd = process.stdout.fileno()  # type: ignore[union-attr]
+    stall_seconds = stall_timeout_seconds(source, STALL_TIMEOUT_SECONDS)
     pending = bytearray()
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         while True:
-            if not selector.select(STALL_TIMEOUT_SECONDS):
-                raise AudioDecodeError(source, f"no audio for {STALL_TIMEOUT_SECONDS:.0f} s")
+            if not selector.select(stall_seconds):
+                raise AudioDecodeError(source, f"no answer for {stall_seconds:.0f} s")
             data = os.read(fd, read_bytes - len(pending))
             if not data:
                 break

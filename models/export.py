@@ -35,13 +35,21 @@ _LOGGER = logging.getLogger(__name__)
 QUANTIZE_MODES = ("none", "float16", "int8")
 
 
-def export_tflite(folder: str | Path, quantize: str = "none", filename: str = TFLITE_FILE) -> Path:
-    """Convert ``folder``'s Keras model to ``folder/filename``; records it in contract.json."""
-    import tensorflow as tf
+def export_tflite(folder: str | Path, quantize: str = "none", filename: str = TFLITE_FILE,
+                  overwrite: bool = True) -> Path:
+    """Convert ``folder``'s Keras model to ``folder/filename``; records it in contract.json.
 
+    ``overwrite=False``: an existing ``filename`` is an ArtifactError (the converter's output
+    is not byte-for-byte reproducible, so a shipped export is not replaced by accident).
+    """
     if quantize not in QUANTIZE_MODES:
         raise ArtifactError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
     folder = Path(folder)
+    if not overwrite and (folder / filename).exists():
+        raise ArtifactError(f"{folder / filename} exists (an export may differ byte for byte "
+                            f"from it): pass --force to replace it")
+    import tensorflow as tf
+
     started = time.monotonic()
     loaded = load_artifact(folder)
     graph, note = MODEL_KINDS[loaded.contract.model_kind].export_graph(loaded.model)

@@ -89,9 +89,7 @@ def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | No
     folder = Path(folder)
     contract = read_contract(folder)
     check_contract(contract)
-    if runtime == "auto":
-        tflite_ok = runtime_precision_error("tflite", precision) is None
-        runtime = auto_runtime(contract) if tflite_ok else "keras"
+    runtime = resolve_runtime(contract, runtime, precision)
     if runtime == "tflite":
         path = _tflite_path(folder, contract)
         predictor: Predictor = _tflite_predictor(path, contract, num_threads)
@@ -108,6 +106,15 @@ def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | No
 def load_artifact(folder: str | Path) -> LoadedModel:
     """Load and check an artifact's Keras model."""
     return load_model(folder, "keras")
+
+
+def resolve_runtime(contract: Contract, runtime: str, precision: str = "float32") -> str:
+    """The runtime ``runtime`` means for this artifact: auto picks one (keras for a reduced
+    precision)."""
+    if runtime != "auto":
+        return runtime
+    tflite_ok = runtime_precision_error("tflite", precision) is None
+    return auto_runtime(contract) if tflite_ok else "keras"
 
 
 def auto_runtime(contract: Contract) -> str:

@@ -10,13 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from urllib.parse import parse_qs
 
 import pytest
 
 from daemon import history as history_module
 from daemon.config import ConfigError, config_from_dict
 from daemon.history import History, HistoryConfig, default_path
-from daemon.history_query import parse_time, query, query_from_params
+from daemon.history_query import PAGE_ROWS, next_page, parse_time, query, query_from_params
 from daemon.messages import Prediction
 from tests.conftest import REPO_ROOT
 
@@ -173,9 +174,33 @@ def test_query_parameters_of_the_http_route():
                                 "changes": ["1"], "token": ["x"]})
     assert kwargs["source"] == "a" and kwargs["limit"] == 5 and kwargs["changes_only"]
     assert abs(kwargs["since"] - (time.time() - 3600)) < 5 and "until" not in kwargs
-    assert query_from_params({}) == {"source": None, "limit": 1000, "changes_only": False}
+    assert query_from_params({}) == {"source": None, "limit": 1000, "changes_only": False,
+                                     "page_rows": PAGE_ROWS}
     for params, match in (({"since": ["soon"]}, "since: expected ISO 8601"),
                           ({"limit": ["many"]}, "limit: expected an integer"),
-                          ({"sorce": ["a"]}, "unknown parameter 'sorce'")):
+                          ({"sorce": ["a"]}, "unknown parameter 'sorce'"),
+                          ({"changes": ["maybe"]}, "changes: expected 1/true/yes"),
+                          ({"after": ["soon,1"]}, "after: expected WALL_TIME,ID")):
         with pytest.raises(ValueError, match=match):
             query_from_params(params)
+
+
+def test_pages_follow_one_another_exactly(tmp_path):
+    """GET /history's pages and next links give the newest `limit` rows once, in order."""
+    db = tmp_path / "h.sqlite3"
+    now = time.time()
+    write_rows(db, [("a", "rock", now - 100 + i // 2, i % 3 == 0) for i in range(23)])
+    for params in ({"limit": ["17"]}, {"limit": ["17"], "changes": ["1"], "until": ["5s"]},
+                   {"limit": ["100"], "since": ["95s"]}, {"limit": ["5"]}):
+        expected = query(db, **{**query_from_params(params), "page_rows": None})
+        collected, current = [], params
+        while current is not None:
+            page = query(db, **query_from_params(current, page_rows=5))
+            assert len(page) <= 5
+            collected += page
+            following = next_page(current, page, page_rows=5)
+            current = None if following is None else parse_qs(following)
+        assert [r["id"] for r in collected] == [r["id"] for r in expected], params
+        assert len(expected) == min(int(params["limit"][0]), len(query(db, **{
+            **query_from_params({k: v for k, v in params.items() if k != "limit"}),
+            "limit": 100, "page_rows": None})))

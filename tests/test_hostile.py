@@ -167,7 +167,7 @@ def expected_error(frame: str | bytes) -> str | None:
     if len(frame.encode()) > MAX_MESSAGE_BYTES:
         return "too_large"
     try:
-        message = messages.from_json(frame)
+        message = messages.from_json(frame, messages.CLIENT_TYPES)
     except messages.ProtocolError as error:
         return error.code
     if not isinstance(message, messages.Subscribe):

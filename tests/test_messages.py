@@ -7,6 +7,7 @@ import json
 import pytest
 
 from daemon.messages import (
+    CLIENT_TYPES,
     ERROR_CODES,
     PROTOCOL_VERSION,
     Error,
@@ -108,6 +109,14 @@ def test_from_json_errors(text: str, code: str) -> None:
     assert info.value.code == code
     assert info.value.code in ERROR_CODES
     assert info.value.message
+
+
+@pytest.mark.parametrize("text", ['{"type": "hello"}', '{"type": "prediction", "x": 1}',
+                                  SAMPLES[0].to_json()])
+def test_server_types_from_a_client_are_unknown_types(text: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        from_json(text, CLIENT_TYPES)
+    assert info.value.code == "unknown_type" and "only 'subscribe'" in info.value.message
 
 
 def test_missing_field_is_named() -> None:

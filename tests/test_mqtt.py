@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -219,7 +220,7 @@ def test_config_checks_and_options(monkeypatch):
     options = connect_options(MqttConfig(url="mqtt://broker.lan"))
     assert (options["port"], options["password"], options["tls_context"]) == (
         1883, "from-env", None)
-    assert redact_url("mqtt://u:secret@h:1883") == "mqtt://u:***@h:1883"
+    assert redact_url("mqtt://u:secret@h:1883") == "mqtt://***@h:1883"
     assert config_from_dict({}).mqtt.url is None
     for bad, match in (({"url": "http://h"}, r"mqtt\.url: must look like"),
                        ({"url": "mqtt://u:secret@h:99999"}, r"mqtt\.url: has an invalid port"),
@@ -243,4 +244,20 @@ def test_run_flag_sets_the_broker_url(tmp_path):
     assert config.mqtt.topic_prefix == "house/genred"
     args = build_parser().parse_args(["run", "--config", str(config_path), "--mqtt", "ftp://x"])
     with pytest.raises(ConfigError, match=r"mqtt\.url"):
+        resolve_config(args)
+
+
+def test_source_names_sharing_a_topic_are_refused_with_mqtt_only(tmp_path):
+    from daemon.cli import build_parser, resolve_config
+
+    sources = [{"name": name, "kind": "url", "url": "http://radio.lan/x"}
+               for name in ("kitchen radio", "kitchen_radio")]
+    assert len(config_from_dict({"sources": sources}).sources) == 2  # no MQTT: no clash
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(json.dumps({"sources": sources, "mqtt": {"topic_prefix": "h/g"}}))
+    args = build_parser().parse_args(["run", "--config", str(config_path),
+                                      "--mqtt", "mqtt://broker.lan"])
+    with pytest.raises(ConfigError, match=r"^sources: names 'kitchen radio' and "
+                       r"'kitchen_radio' would share the MQTT topic h/g/kitchen_radio/state "
+                       r"and Home Assistant unique_id genred_kitchen_radio; rename one"):
         resolve_config(args)

@@ -24,9 +24,12 @@ from distributed import Client, LocalCluster, as_completed
 from distributed.diagnostics.plugin import WorkerPlugin
 from tqdm import tqdm
 
+from training.errors import InputError
+
 _LOGGER = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+"""A scheduler that does not answer within this long is an error (one line, exit status 2)."""
 _MODELS: dict[tuple[str, str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
@@ -75,6 +78,15 @@ class Outcome:
     error: str | None = None
 
 
+def connect(cluster: str) -> Client:
+    """A client of the Dask scheduler at ``cluster``; InputError when it cannot be reached."""
+    try:
+        return Client(cluster, timeout=CONNECT_TIMEOUT_SECONDS)
+    except (OSError, ValueError, TypeError) as error:  # refused, timed out, not an address
+        raise InputError(f"--cluster {cluster!r}: no Dask scheduler reached "
+                         f"(expected tcp://HOST:PORT): {error}") from None
+
+
 @contextlib.contextmanager
 def open_client(cluster: str | None, workers: int,
                 memory_limit: str = "auto") -> Iterator[Client | None]:
@@ -84,7 +96,7 @@ def open_client(cluster: str | None, workers: int,
         yield None
         return
     if cluster is not None:
-        with Client(cluster, timeout=CONNECT_TIMEOUT_SECONDS) as client:
+        with connect(cluster) as client:
             _LOGGER.info("connected to %s: %d workers", cluster,
                          len(client.scheduler_info()["workers"]))
             yield client
@@ -101,32 +113,41 @@ def open_client(cluster: str | None, workers: int,
 
 def run_tasks(client: Client | None, task: Callable[..., dict], items: Sequence[Any],
               args: tuple = (), plugin: WorkerPlugin | None = None,
-              desc: str = "files") -> Iterator[Outcome]:
-    """Outcomes of ``task(item, *args)`` for every item, in input order, with one bar."""
+              desc: str = "files",
+              fatal: tuple[type[Exception], ...] = ()) -> Iterator[Outcome]:
+    """Outcomes of ``task(item, *args)`` for every item, in input order, with one bar.
+
+    An exception of a ``fatal`` type (a model that does not load: every item would fail
+    alike) stops the run and is raised, instead of becoming the item's error.
+    """
     bar = tqdm(total=len(items), desc=desc, unit="file", smoothing=0.1, disable=len(items) < 2)
     try:
         if client is None:
             for index, item in enumerate(items):
-                outcome = _run_here(task, index, item, args)
+                outcome = _run_here(task, index, item, args, fatal)
                 bar.update()
                 yield outcome
             return
-        yield from _run_on(client, task, items, args, plugin, bar)
+        yield from _run_on(client, task, items, args, plugin, bar, fatal)
     finally:
         bar.close()
 
 
-def _run_here(task: Callable[..., dict], index: int, item: str, args: tuple) -> Outcome:
-    """One task in this process; an exception becomes the item's error."""
+def _run_here(task: Callable[..., dict], index: int, item: str, args: tuple,
+              fatal: tuple[type[Exception], ...]) -> Outcome:
+    """One task in this process; an exception (unless ``fatal``) becomes the item's error."""
     try:
         return Outcome(index, item, result=task(item, *args))
+    except fatal:
+        raise
     except Exception as error:  # noqa: BLE001 - any failure is this file's, the run goes on
         _LOGGER.debug("task failed on %s", item, exc_info=True)
         return Outcome(index, item, error=f"{type(error).__name__}: {error}")
 
 
 def _run_on(client: Client, task: Callable[..., dict], items: Sequence[Any], args: tuple,
-            plugin: WorkerPlugin | None, bar: tqdm) -> Iterator[Outcome]:
+            plugin: WorkerPlugin | None, bar: tqdm,
+            fatal: tuple[type[Exception], ...]) -> Iterator[Outcome]:
     """Submit every item; yield outcomes in input order as soon as each one's turn comes."""
     if plugin is not None:
         client.register_plugin(plugin)
@@ -139,6 +160,8 @@ def _run_on(client: Client, task: Callable[..., dict], items: Sequence[Any], arg
         index = futures.pop(future)
         try:
             done[index] = Outcome(index, items[index], result=future.result())
+        except fatal:
+            raise
         except Exception as error:  # noqa: BLE001 - a lost or failing task is this file's
             done[index] = Outcome(index, items[index], error=f"{type(error).__name__}: {error}")
         future.release()

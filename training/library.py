@@ -40,17 +40,28 @@ def done_files(output: Path) -> set[str]:
     done: set[str] = set()
     if not output.is_file():
         return done
-    with output.open(encoding="utf-8") as lines:
+    with output.open("rb") as lines:
         for number, line in enumerate(lines, 1):
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
                 _LOGGER.warning("%s line %d is not JSON (an interrupted write?); ignored",
                                 output, number)
                 continue
-            if isinstance(record, dict) and "error" not in record and "file" in record:
+            if isinstance(record, dict) and "error" not in record and isinstance(
+                    record.get("file"), str):
                 done.add(record["file"])
     return done
+
+
+def end_partial_line(output: Path) -> None:
+    """End the file's last line if an interrupted write left it without a newline."""
+    if not output.is_file() or output.stat().st_size == 0:
+        return
+    with output.open("rb+") as stream:
+        stream.seek(-1, os.SEEK_END)
+        if stream.read(1) != b"\n":
+            stream.write(b"\n")
 
 
 def append_result(output: Path, result: dict) -> None:
@@ -63,7 +74,7 @@ def append_result(output: Path, result: dict) -> None:
 
 def classify_library(args: argparse.Namespace) -> int:
     """Classify every input on the cluster or local pool; exit status 1 when any failed."""
-    from models.contract import check_contract, read_contract
+    from models.contract import ArtifactError, check_contract, read_contract
     from training.cluster import ModelPreload, open_client, run_tasks
 
     files = expand_inputs(args.files)
@@ -76,16 +87,19 @@ def classify_library(args: argparse.Namespace) -> int:
             print(f"genred classify: {len(done & set(files))} of {len(files)} files already "
                   f"in {output}: skipped", file=sys.stderr)
         files = [f for f in files if f not in done]
+        end_partial_line(output)  # the next result starts on a line of its own
     model_dir = str(Path(args.model_dir).resolve())
     check_contract(read_contract(model_dir))  # a broken artifact stops here, not per file
     workers = max(1, min(args.workers, len(files)))
     results, errors = [], []
+    check_model_loads(model_dir, args.runtime, args.precision,
+                      in_process=args.cluster is None and workers == 1)  # open_client's rule
     with open_client(args.cluster, workers) as client:
         task_args = (model_dir, args.hop_seconds, args.silence_dbfs, client is None,
                      args.runtime, args.precision)
         preload = ModelPreload(model_dir, args.runtime, args.precision)
         for outcome in run_tasks(client, classify_task, files, task_args, preload,
-                                 desc="classifying"):
+                                 desc="classifying", fatal=(ArtifactError,)):
             result = outcome.result or {"file": outcome.item, "error": outcome.error}
             if output is not None:
                 append_result(output, result)
@@ -101,6 +115,19 @@ def classify_library(args: argparse.Namespace) -> int:
     if errors:
         print(f"genred classify: {len(errors)} of {len(results)} files failed", file=sys.stderr)
     return 1 if errors else 0
+
+
+def check_model_loads(model_dir: str, runtime: str, precision: str, in_process: bool) -> None:
+    """Load the model here first where that is cheap (this process classifies, or a TFLite
+    model), so a broken model is one error (ArtifactError), not one per file."""
+    from models.contract import read_contract
+    from models.loader import load_model, resolve_runtime
+    from training.cluster import worker_model
+
+    if in_process:
+        worker_model(model_dir, runtime, precision)  # kept: the tasks here use it
+    elif resolve_runtime(read_contract(model_dir), runtime, precision) == "tflite":
+        load_model(model_dir, "tflite")  # workers load their own; a Keras one would cost GBs
 
 
 def add_library_options(parser: argparse.ArgumentParser) -> None:

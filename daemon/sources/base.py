@@ -141,6 +141,9 @@ class SourceBase:
         self.name = name
         self.overflows = 0
         """Audio blocks lost before reaching the pipeline."""
+        self.waits_for_consumer = False
+        """True when the audio can wait (a file read faster than real time): the pipeline
+        then holds each chunk until inference took the pending window (backpressure)."""
         self._reporter = StateReporter(name, on_state)
         self._retrier = Retrier(backoff or BackoffPolicy(), rng)
         self._closed = asyncio.Event()

@@ -14,11 +14,17 @@ from typing import Any
 import numpy as np
 
 from daemon.messages import SourceState
+from daemon.redact import has_unbounded_user_info, redact_url
 from daemon.schema import check
 from daemon.sources.base import BackoffPolicy, SourceBase, SourceConfig, StateCallback
 from daemon.sources.decoding import PcmDecoder
 from daemon.sources.pacing import RealtimePacer
-from models.audio import AudioDecodeError, explain_ffmpeg_error, ffmpeg_decode_command
+from models.audio import (
+    NETWORK_STALL_SECONDS,
+    AudioDecodeError,
+    explain_ffmpeg_error,
+    ffmpeg_decode_command,
+)
 from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,10 +56,14 @@ class UrlConfig(SourceConfig):
         """A URL with a known scheme or a path to an existing file."""
         super().validate(path)
         check(bool(self.url), f"{path}.url", "is required for kind url", self.url)
+        shown = redact_url(self.url)
         if "://" in self.url:
             scheme = self.url.split("://", 1)[0].lower()
             check(scheme in URL_SCHEMES, f"{path}.url", _SCHEME_HINTS.get(
-                scheme, f"unknown URL scheme (known: {URL_SCHEMES})"), self.url)
+                scheme, f"unknown URL scheme (known: {URL_SCHEMES})"), shown)
+            check(not has_unbounded_user_info(self.url), f"{path}.url",
+                  "has whitespace in its user:password (percent-encode it: a space is %20, "
+                  "@ is %40)", shown)
         elif self.url != "-":
             check(Path(self.url).is_file(), f"{path}.url", "file not found", self.url)
 
@@ -105,6 +115,10 @@ class UrlSource(SourceBase):
         self._failure: str | None = None
         self.pacer = RealtimePacer(SAMPLE_RATE_HZ) if realtime and not self.is_network else None
         """Wall-clock pacing of a real-time local file (None: deliver as decoded)."""
+        self.waits_for_consumer = not realtime and not self.is_network
+        self.stall_seconds = NETWORK_STALL_SECONDS if self.is_network else None
+        """A network stream whose ffmpeg gives no audio this long is stopped and retried (the
+        watchdog for every scheme: rtsp and udp reads are not bounded by -rw_timeout)."""
 
     @property
     def pid(self) -> int | None:
@@ -185,11 +199,7 @@ class UrlSource(SourceBase):
         decoder = PcmDecoder("f32le", clip=False, source_name=self.name)
         try:
             while not self._closed.is_set():
-                self._reading = True
-                try:
-                    data = await process.stdout.read(self.read_bytes)
-                finally:
-                    self._reading = False
+                data = await self._read(process)
                 if not data:
                     break
                 samples = decoder.decode(data)
@@ -200,9 +210,23 @@ class UrlSource(SourceBase):
             await _finish_task(stderr_task)
             self._note_exit(process, stderr_tail)
 
+    async def _read(self, process: asyncio.subprocess.Process) -> bytes:
+        """ffmpeg's next bytes; b"" at its end or when it stalled past ``stall_seconds``."""
+        self._reading = True
+        try:
+            return await asyncio.wait_for(process.stdout.read(self.read_bytes),
+                                          self.stall_seconds)
+        except TimeoutError:
+            self._failure = f"no audio for {self.stall_seconds:.0f} s"
+            _LOGGER.warning("source %s: ffmpeg gave no audio for %.0f s; stopping it", self.name,
+                            self.stall_seconds)
+            return b""
+        finally:
+            self._reading = False
+
     def _note_exit(self, process: asyncio.subprocess.Process, stderr_tail: bytearray) -> None:
-        """Record (and log) why ffmpeg stopped, unless it was stopped by close()."""
-        if self._closed.is_set():
+        """Record (and log) why ffmpeg stopped, unless it was stopped by close() or stalled."""
+        if self._closed.is_set() or self._failure is not None:
             return
         tail = stderr_tail.decode("utf-8", "replace").strip()[-400:]
         if process.returncode != 0:
@@ -222,11 +246,11 @@ class UrlSource(SourceBase):
     async def _terminate(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM, then SIGKILL after KILL_AFTER_SECONDS; drains stdout so exit is seen.
 
-        After a natural end of output (not closed) ffmpeg first gets time to exit by itself,
-        so its own exit status is kept.
+        After a natural end of output (not closed, not stalled) ffmpeg first gets time to exit
+        by itself, so its own exit status is kept.
         """
         signals = (process.terminate, process.kill)
-        if not self._closed.is_set():
+        if not self._closed.is_set() and self._failure is None:  # not closed, not stalled
             signals = (None, *signals)
         for signal_process in signals:
             if signal_process is not None and process.returncode is None:

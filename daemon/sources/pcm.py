@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 
 from daemon.messages import SourceState
+from daemon.netaddr import is_loopback
 from daemon.schema import ConfigError, check
 from daemon.sources.base import (
     SourceBase,
@@ -52,6 +53,10 @@ class PcmConfig(SourceConfig):
     """tcp: port to listen on."""
     idle_timeout_seconds: float = 10.0
     """tcp: a producer silent this long is dropped (at once when another one is waiting)."""
+    allow_remote: bool = False
+    """tcp: allow a non-loopback ``host``. Producers send no token, so anyone who reaches the
+    port can feed audio; without this the config refuses it (as a server bind without a
+    token is refused)."""
 
     def validate(self, path: str) -> None:
         """Rate required; tcp needs a port."""
@@ -62,6 +67,10 @@ class PcmConfig(SourceConfig):
             check(0 < self.port < 65536, f"{path}.port", "must be in 1..65535", self.port)
             check(0 < self.idle_timeout_seconds <= 3600, f"{path}.idle_timeout_seconds",
                   "must be in (0, 3600]", self.idle_timeout_seconds)
+            check(self.allow_remote or is_loopback(self.host), f"{path}.host",
+                  "is not loopback and PCM producers send no token: listen on 127.0.0.1 (and "
+                  "tunnel), or set allow_remote: true to accept audio from anyone who can "
+                  "reach the port", self.host)
         check_layout(path, self.sample_rate_hz, self.channels)
 
     def build(self, on_state: StateCallback) -> PcmSource:
@@ -142,6 +151,10 @@ class PcmSource(SourceBase):
             raise SourceConfigError(f"cannot listen on {self.host}:{self.port}: {error}") from None
         self.port = self._server.sockets[0].getsockname()[1]
         _LOGGER.info("source %s: listening for PCM on %s:%d", self.name, self.host, self.port)
+        if not is_loopback(self.host):
+            _LOGGER.warning("source %s: %s:%d is not loopback and PCM producers are not "
+                            "authenticated: anyone who reaches it can feed audio", self.name,
+                            self.host, self.port)
 
     async def _prepare(self) -> None:
         """Listen before reporting "connecting" (tcp)."""
