@@ -150,7 +150,8 @@ class PatchPooling:
         A window whose own new patches left the cache unencoded (the source ran more than the
         history ahead of this thread, e.g. a file read faster than real time) is stale.
         """
-        encode_ranges([(w.cache, w.first_new, w.last_index) for w in windows], self.encode)
+        encode_ranges([(w.cache, max(w.first_new, w.last_index - self.n_patches + 1),
+                        w.last_index) for w in windows], self.encode)
         return [self._pool(window) for window in windows]
 
     def _pool(self, window: PatchWindow) -> WindowResult:

@@ -7,7 +7,7 @@ index; :meth:`PatchCache.add` queues them (cheap, on the event loop);
 inference thread) runs the encoder on the queued patches only; :meth:`PatchCache.pooled` is the
 mean of the newest ``n_patches`` outputs, what the head sees. Patches that leave the window
 before they are encoded (an encoder behind the stream) are dropped, never encoded; so are the
-patches of a work item the daemon sheds (:meth:`PatchCache.skip`): a skipped patch never comes
+new patches of a window the daemon sheds (:meth:`PatchCache.skip`): a skipped patch never comes
 back, so no later window costs more than its own new patches (:func:`encode_ranges`).
 """
 
