@@ -45,11 +45,13 @@ class SleepingEncoder:
 
 
 def drive(n_sources: int, patch_period_s: float, seconds_per_patch: float, n_patches: int,
-          max_batch_size: int = 4) -> tuple[InferenceWorker, SleepingEncoder, dict]:
-    """Real-time fake sources: a patch every period each, work while warming, then windows."""
+          max_batch_size: int = 4) -> tuple[InferenceWorker, SleepingEncoder, dict, dict]:
+    """Real-time fake sources: a patch every period each, work while warming, then windows;
+    (worker, encoder, labels per source, effective hops when the last patch arrived)."""
     encoder = SleepingEncoder(seconds_per_patch)
     pooling = PatchPooling(encoder, 1.0, N_PATCHES, 8)
     labels: dict[str, list[tuple[int, bool]]] = {f"s{i}": [] for i in range(n_sources)}
+    hops: dict[str, float] = {}
 
     def on_result(job: WindowJob, result) -> None:
         labels[job.source_name].append((job.window_end_sample, result.patch_scores is None))
@@ -73,19 +75,20 @@ def drive(n_sources: int, patch_period_s: float, seconds_per_patch: float, n_pat
                 else:
                     worker.submit(f"s{i}", WindowJob(f"s{i}", item, (k - 9) * PATCH_SAMPLES,
                                                      (k + 1) * PATCH_SAMPLES, RATE_HZ))
+        hops.update(worker.load.effective_hops())  # before the queue drains
         await asyncio.sleep(0.5)
         worker.close()
         task.cancel()
         return worker
 
-    return asyncio.run(run()), encoder, labels
+    return asyncio.run(run()), encoder, labels, hops
 
 
 def test_slow_model_at_1_5x_sheds_fairly_and_batches_stay_flat(
         caplog: pytest.LogCaptureFixture) -> None:
     """12 sources, a patch each per 0.2 s, the model does 40 patches/s: 1.5x overload."""
     caplog.set_level(logging.INFO, logger="daemon.overload")
-    worker, encoder, labels = drive(12, 0.2, 0.025, n_patches=40)
+    worker, encoder, labels, hops = drive(12, 0.2, 0.025, n_patches=40)
     counts = [len(got) for got in labels.values()]
     assert min(counts) >= 10, counts  # every source labelled, 31 windows due each
     assert max(counts) - min(counts) <= 6, counts  # alike (within 20 % of the 31 due):
@@ -95,7 +98,7 @@ def test_slow_model_at_1_5x_sheds_fairly_and_batches_stay_flat(
         ends = [end for end, _ in got]
         gaps = np.diff(ends) / PATCH_SAMPLES
         assert gaps[2:].max() <= 3, (name, gaps)  # once warm: a label at least every 3 hops
-        hop = worker.load.effective_hop_seconds(name) * RATE_HZ / PATCH_SAMPLES
+        hop = hops[name] * RATE_HZ / PATCH_SAMPLES  # its last 8 labels, in hops
         assert 1.1 <= hop <= 2.5, (name, hop)
     assert any(shed for got in labels.values() for _, shed in got)  # pooled fewer patches
     # no cascade: once warm (the warm-up's patches are all encoded, late), a call encodes
@@ -112,11 +115,12 @@ def test_slow_model_at_1_5x_sheds_fairly_and_batches_stay_flat(
 
 def test_within_capacity_nothing_is_shed() -> None:
     """The same sources with a model twice as fast as the work: every window, every patch."""
-    worker, encoder, labels = drive(6, 0.2, 0.01, n_patches=16)
+    worker, encoder, labels, hops = drive(6, 0.2, 0.01, n_patches=16)
     assert worker.windows_dropped == 0 and worker.load.items_shed == 0
     assert all(len(got) == 16 - N_PATCHES + 1 for got in labels.values())
     assert not any(shed for got in labels.values() for _, shed in got)
     assert all(order == list(range(16)) for order in encoder.encoded.values())
+    assert all(hop == pytest.approx(PATCH_SAMPLES / RATE_HZ) for hop in hops.values())
     assert 0.1 <= worker.load.ratio <= 0.8, worker.load.ratio
 
 
