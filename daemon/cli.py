@@ -237,18 +237,22 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 def _devices_command(args: argparse.Namespace) -> int:
-    from daemon.sources import list_input_devices
+    from daemon.sources import list_input_devices, list_monitors
 
-    devices = list_input_devices()
+    devices, monitors = list_input_devices(), list_monitors()
     if args.json:
-        print(json.dumps(devices, indent=2))
+        print(json.dumps({"inputs": devices, "monitors": monitors}, indent=2))
         return 0
+    print("inputs (--source device:NAME):")
     if not devices:
-        print("no input devices found (is PortAudio installed and a sound server running?)")
-        return 0
+        print("  none found (is PortAudio installed and a sound server running?)")
     for device in devices:
         print(f"{device['index']:>3}  {device['name']}  ({device['max_input_channels']} ch, "
               f"{device['default_samplerate']:.0f} Hz, {device['hostapi']})")
+    print("monitors of outputs: what this machine plays (--source monitor: for the default "
+          "output, or monitor:NAME):")
+    for name in monitors or ["  none found (needs PulseAudio or PipeWire, and pactl)"]:
+        print(f"     {name}" if monitors else name)
     return 0
 
 

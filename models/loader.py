@@ -85,7 +85,7 @@ def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | No
     check_precision(precision)
     problem = runtime_precision_error(runtime, precision)
     if problem is not None:
-        raise ArtifactError(problem)
+        raise ArtifactError(f"precision {precision} {problem}")
     folder = Path(folder)
     contract = read_contract(folder)
     check_contract(contract)

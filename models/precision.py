@@ -30,8 +30,8 @@ def runtime_precision_error(runtime: str, precision: str) -> str | None:
     """Why ``runtime`` cannot compute in ``precision`` (None when it can): the one place of the
     rule that the TFLite runtime runs float32 only (and so auto picks Keras for another)."""
     if runtime == "tflite" and precision != TFLITE_PRECISION:
-        return (f"precision {precision} is for the keras runtime; for a smaller TFLite model "
-                f"use: genred export --quantize float16")
+        return ("is for runtime keras (TFLite runs float32; for a smaller TFLite model use: "
+                "genred export --quantize float16)")
     return None
 
 

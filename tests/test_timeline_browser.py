@@ -71,3 +71,38 @@ async def test_timeline_strip_shows_history_and_live_predictions(tmp_path: Path)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 5000
     assert "Traceback" not in daemon.log()
+
+
+CHANGING_JS = """(() => {
+  const p = (genre, raw, end) => ({source: "probe", genre, confidence: 0.8, wall_time: 0,
+    probabilities: {jazz: 0.5, country: 0.5}, raw_probabilities: raw, window_end_ms: end});
+  const shown = [];
+  for (const [genre, raw, end] of [
+      ["jazz", {jazz: 0.9, country: 0.1}, 30000],     // settled
+      ["jazz", {jazz: 0.3, country: 0.7}, 33000],     // the window hears country: moving
+      ["country", {jazz: 0.6, country: 0.4}, 36000],  // label moved, window still jazz
+      ["country", {jazz: 0.2, country: 0.8}, 60000],  // settled on country
+      ["country", {jazz: 0.5, country: 0.45}, 63000], // a small lead is no change
+  ]) {
+    showPrediction(p(genre, raw, end));
+    const node = cards.get("probe").genre;
+    shown.push(node.textContent + (node.classList.contains("changing") ? " *" : ""));
+  }
+  return JSON.stringify(shown);
+})()"""
+
+
+async def test_the_page_shows_a_change_as_a_change(tmp_path: Path) -> None:
+    """While the window still holds the previous song the page says "changing: A -> B"."""
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", REPO_ROOT / "models" / "genred-default",
+                          port, [{"name": "demo", "kind": "demo"}], history={"enabled": False})
+    page_url = f"http://127.0.0.1:{port}/"
+    with daemon_process(config, tmp_path / "daemon.log", fake_model=True) as daemon:
+        await daemon.wait_ready(port)
+        with chromium(page_url, tmp_path / "chromium-profile") as devtools_port:
+            async with DevTools.attach(devtools_port, page_url) as page:
+                await page.wait_until("typeof showPrediction", "function", 30)
+                shown = json.loads(await page.evaluate(CHANGING_JS))
+    assert shown == ["jazz", "changing: jazz \u2192 country *", "changing: jazz \u2192 country *",
+                     "country", "country"]

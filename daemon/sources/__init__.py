@@ -17,6 +17,7 @@ from daemon.sources.decoding import PCM_FORMATS, PcmDecoder
 from daemon.sources.demo import DemoConfig
 from daemon.sources.device import DeviceConfig, DeviceSource
 from daemon.sources.ffmpeg import UrlConfig, UrlSource, is_network_url
+from daemon.sources.monitor import MonitorConfig, MonitorSource, list_monitors
 from daemon.sources.pcm import PCM_TRANSPORTS, PcmConfig, PcmSource
 from daemon.sources.portaudio import list_input_devices, resolve_input_device
 
@@ -24,6 +25,7 @@ SOURCE_TYPES: tuple[type[SourceConfig], ...] = (
     DeviceConfig,
     PcmConfig,
     DemoConfig,
+    MonitorConfig,
     UrlConfig,  # last: any --source SPEC is a file path or URL
 )
 SOURCE_KINDS: dict[str, type[SourceConfig]] = {
@@ -48,6 +50,8 @@ __all__ = [
     "BackoffPolicy",
     "DeviceConfig",
     "DeviceSource",
+    "MonitorConfig",
+    "MonitorSource",
     "PcmConfig",
     "PcmDecoder",
     "PcmSource",
@@ -59,6 +63,7 @@ __all__ = [
     "UrlSource",
     "is_network_url",
     "list_input_devices",
+    "list_monitors",
     "resolve_input_device",
     "source_from_spec",
 ]
