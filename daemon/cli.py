@@ -82,11 +82,18 @@ def _export_command(args: argparse.Namespace) -> int:
     configure_logging("info")
     from models.contract import ArtifactError
     from models.export import export_tflite
+    from models.extras import missing_extra_message
 
     try:
         path = export_tflite(args.model_dir, quantize=args.quantize, overwrite=args.force)
     except ArtifactError as error:
         print(f"genred export: error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except ImportError as error:
+        hint = missing_extra_message(error, "genred export")
+        if hint is None:
+            raise
+        print(f"genred export: error: {hint}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     print(path)
     return 0

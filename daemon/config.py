@@ -21,6 +21,7 @@ from daemon.sources import SOURCE_KINDS, SourceConfig
 from daemon.yamlsafe import load_yaml, one_line
 from models.loader import RUNTIMES
 from models.precision import PRECISIONS, runtime_precision_error
+from models.shipped import DEFAULT_MODEL_DIR
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -116,8 +117,9 @@ class InferenceConfig:
 class Config:
     """The whole daemon configuration."""
 
-    model: str = "models/genred-default"
-    """Model artifact folder (relative paths are relative to the config file)."""
+    model: str = str(DEFAULT_MODEL_DIR)
+    """Model artifact folder (relative paths are relative to the config file); default: the
+    shipped genred-default inside the installed package."""
     sources: list[SourceConfig] = field(default_factory=list)
     """Audio sources to listen to."""
     server: ServerConfig = field(default_factory=ServerConfig)

@@ -17,6 +17,7 @@ import numpy as np
 
 from models.bfft import FRONTEND_NAME
 from models.contract import CONTRACT_FILE, ArtifactError, Contract
+from models.extras import install_hint, keras_installed
 from models.registry import FRONTENDS, MODEL_KINDS
 
 _LOGGER = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ class KerasPredictor:
 
 def open_keras(folder: Path, contract: Contract) -> KerasPredictor:
     """The artifact's Keras model with its kind's layers registered; problems -> ArtifactError."""
+    if not keras_installed():
+        raise ArtifactError(install_hint("keras", "runtime keras"))
     import keras
 
     path = folder / contract.model_file

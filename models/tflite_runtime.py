@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from models.contract import ArtifactError
+from models.stderr_filter import XNNPACK_NOTICE, once_without
 
 TFLITE_FILE = "model.tflite"
 
@@ -83,7 +84,7 @@ class TflitePredictor:
         with self._lock:
             if batch.shape[0] != self._batch:
                 self._interpreter.resize_tensor_input(self._input["index"], list(batch.shape))
-                self._interpreter.allocate_tensors()
+                once_without(XNNPACK_NOTICE, self._interpreter.allocate_tensors)
                 self._batch = batch.shape[0]
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()

@@ -7,7 +7,13 @@ import logging
 import numpy as np
 
 from models.bfft import DEFAULT_PARAMS
-from training.classify import format_song, slice_images, slice_outcomes, song_verdict
+from training.classify import (
+    format_song,
+    slice_images,
+    slice_outcomes,
+    song_result,
+    song_verdict,
+)
 
 RATE_HZ = DEFAULT_PARAMS.sample_rate_hz
 
@@ -65,3 +71,16 @@ def test_slice_outcomes_and_verdict_never_make_silence_a_genre():
         ("no music", 2)
     assert song_verdict(["jazz", "jazz", "silent"], probabilities[:3], labels) == ("jazz", 2)
     assert song_verdict(["silent"] * 3, probabilities[:3], labels) == ("silent", 3)
+
+
+def test_a_tied_vote_says_how_it_was_broken():
+    labels = ["jazz", "rock"]
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6]])
+    outcomes = slice_outcomes(probabilities, np.zeros(2), np.full(2, -20.0), labels, -50.0)
+    assert song_verdict(outcomes, probabilities, labels) == ("jazz", 1)
+    result = song_result("a.ogg", [0, 30 * RATE_HZ], probabilities, np.full(2, -20.0),
+                         60 * RATE_HZ, labels, -50.0)
+    assert result["tied_with"] == ["rock"]
+    first = format_song(result).splitlines()[0]
+    assert first == ("a.ogg: jazz (1/2 slices, mean p 0.65; tie with rock 0.35 broken by "
+                     "the higher mean p)")

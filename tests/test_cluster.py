@@ -127,3 +127,24 @@ def test_dataset_build_on_the_cluster_equals_the_local_build(library, tmp_path):
     assert len(pngs) == 8
     for png in pngs:
         assert (tmp_path / "local" / png).read_bytes() == (tmp_path / "remote" / png).read_bytes()
+
+
+def test_a_local_pool_leaves_port_8787_alone():
+    import socket
+    import warnings
+
+    from training.cluster import open_client
+
+    held = socket.socket()
+    try:
+        held.bind(("127.0.0.1", 8787))  # as a second run (or anything else) would hold it
+        held.listen()
+    except OSError:
+        pass  # taken already: the same situation
+    try:
+        with warnings.catch_warnings(record=True) as caught, open_client(None, 2) as client:
+            warnings.simplefilter("always")
+            assert client is not None
+    finally:
+        held.close()
+    assert not [w for w in caught if "8787" in str(w.message)]

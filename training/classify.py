@@ -128,7 +128,7 @@ def classify_song(loaded, path: str, hop_seconds: float = 30.0,
               bar_format=_BAR_FORMAT if info.duration_seconds else None) as bar:
         for chunk in decode_chunks(path, info):
             batcher.add(slicer.push(chunk))
-            bar.update(chunk.size / rate_hz)
+            _advance(bar, chunk.size / rate_hz)
         batcher.add(slicer.finish())
         batcher.flush()
     if not batcher.starts:
@@ -142,6 +142,14 @@ def classify_song(loaded, path: str, hop_seconds: float = 30.0,
                        silence_dbfs)
 
 
+def _advance(bar: tqdm, seconds: float) -> None:
+    """Move the bar by ``seconds``, never past its total: the probed duration can be shorter
+    than what ffmpeg decodes (tqdm would warn 'clamping frac' and show a negative ETA)."""
+    if bar.total:
+        seconds = max(0.0, min(seconds, bar.total - bar.n))
+    bar.update(seconds)
+
+
 def song_result(path: str, starts: list[int], outputs: np.ndarray, levels_dbfs: np.ndarray,
                 n_samples: int, labels: list[str], silence_dbfs: float) -> dict:
     """The JSON-ready result of one song from its slices' raw outputs and levels."""
@@ -152,6 +160,7 @@ def song_result(path: str, starts: list[int], outputs: np.ndarray, levels_dbfs: 
     return {
         "file": path,
         "genre": verdict if verdict in labels else None,
+        "tied_with": tied_genres(outcomes, verdict, labels),
         "outcome": verdict if verdict in (NO_MUSIC, "silent") else "music",
         "votes": votes,
         "n_slices": len(starts),
@@ -165,6 +174,14 @@ def song_result(path: str, starts: list[int], outputs: np.ndarray, levels_dbfs: 
     }
 
 
+def tied_genres(outcomes: list[str], verdict: str, labels: list[str]) -> list[str]:
+    """The genres that had as many slice votes as the verdict (a tie the mean broke)."""
+    if verdict not in labels:
+        return []
+    votes = outcomes.count(verdict)
+    return [label for label in labels if label != verdict and outcomes.count(label) == votes]
+
+
 def _named(values: np.ndarray, labels: list[str]) -> dict[str, float]:
     """Probabilities keyed by label, rounded for output."""
     return {label: round(float(value), 4) for label, value in zip(labels, values, strict=True)}
@@ -174,6 +191,10 @@ def format_song(result: dict) -> str:
     """Readable lines of one song: the verdict, then each slice with its top-3 genres."""
     verdict = result["genre"] or result["outcome"]
     mean = (f", mean p {result['mean_probabilities'][verdict]:.2f}" if result["genre"] else "")
+    tied = result.get("tied_with") or []
+    if tied:
+        others = ", ".join(f"{g} {result['mean_probabilities'][g]:.2f}" for g in tied)
+        mean += f"; tie with {others} broken by the higher mean p"
     lines = [f"{result['file']}: {verdict} ({result['votes']}/{result['n_slices']} "
              f"slices{mean})"]
     for item in result["slices"]:

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from models.extras import missing_extra_message
 from training import evaluate, head, library, train
 from training.errors import InputError
 
@@ -37,6 +38,12 @@ def guarded(command: str, handler: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
+        except ImportError as error:  # a serve-only install running a training command
+            hint = missing_extra_message(error, f"genred {command}")
+            if hint is None:
+                raise
+            print(f"genred {command}: error: {hint}", file=sys.stderr)
+            return 2
         except Exception as error:
             if not isinstance(error, _user_errors()):
                 raise

@@ -30,6 +30,8 @@ _LOGGER = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 """A scheduler that does not answer within this long is an error (one line, exit status 2)."""
+LOCAL_HTTP = {"dashboard_address": "127.0.0.1:0"}
+"""A local pool's scheduler HTTP address (Dask's default is 8787, shared by every run)."""
 _MODELS: dict[tuple[str, str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
@@ -104,8 +106,11 @@ def open_client(cluster: str | None, workers: int,
     threads = str(max(1, (os.cpu_count() or 1) // workers))  # TensorFlow's pools, per worker
     env = {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
            "OMP_NUM_THREADS": threads}
+    # no dashboard; the scheduler's HTTP server (always started) on any free loopback port,
+    # not 8787: two local pools at once do not warn about the port
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, memory_limit=memory_limit, env=env) as local, \
+                      dashboard_address=None, scheduler_kwargs=LOCAL_HTTP,
+                      memory_limit=memory_limit, env=env) as local, \
             Client(local) as client:
         _LOGGER.info("local pool: %d worker processes", workers)
         yield client

@@ -143,8 +143,29 @@ def add_library_options(parser: argparse.ArgumentParser) -> None:
                              "are skipped on a rerun")
 
 
+def resolve_model_dir(args: argparse.Namespace) -> str:
+    """--model; else a first FILE that is a model folder (the old MODEL_DIR FILE... form);
+    else the model of --config or ./config.yaml; else the shipped default model."""
+    if args.model_dir:
+        return args.model_dir
+    if len(args.files) > 1 and (Path(args.files[0]) / "contract.json").is_file():
+        return args.files.pop(0)
+    config_path = Path(args.config or "config.yaml")
+    if args.config or config_path.is_file():
+        from daemon.config import ConfigError, read_config
+
+        try:
+            return read_config(config_path).model
+        except ConfigError as error:
+            raise InputError(f"--config: {error}") from None
+    from models.shipped import DEFAULT_MODEL_DIR
+
+    return str(DEFAULT_MODEL_DIR)
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``genred classify``; exit status 1 when any file failed."""
+    args.model_dir = resolve_model_dir(args)
     if not args.hop_seconds > 0:
         raise InputError("--hop-seconds must be > 0")
     if args.workers < 1:
@@ -156,9 +177,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``classify`` on an argparse subparsers object."""
     parser = subparsers.add_parser("classify", help="genre of whole songs (slice majority vote)",
                                    description=classify.__doc__.split(":", 1)[1].strip())
-    parser.add_argument("model_dir", metavar="MODEL_DIR", help="model artifact folder")
     parser.add_argument("files", metavar="FILE", nargs="+",
-                        help="audio files, folders (their audio files, recursively) or URLs")
+                        help="audio files, folders (their audio files, recursively) or URLs "
+                             "(a first argument that is a model folder is taken as --model)")
+    parser.add_argument("--model", metavar="DIR", dest="model_dir",
+                        help="model artifact folder (default: the model of --config, else the "
+                             "shipped genred-default)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="take the default model from this config (default: ./config.yaml "
+                             "when present)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--hop-seconds", type=float, default=30.0,
                         help="seconds between slice starts (30 = consecutive windows)")
