@@ -13,12 +13,14 @@ from daemon.config import Config
 from daemon.metrics import DaemonMetrics
 from daemon.output import OutputFactory
 from daemon.outputs import history_output, mqtt_output, websocket_output
+from daemon.terminal import terminal_output
 from daemon.service import ModelHandle, Service
 
 OUTPUTS: tuple[tuple[str, OutputFactory], ...] = (
     ("history", history_output),
     ("mqtt", mqtt_output),
     ("websocket", websocket_output),
+    ("terminal", terminal_output),
 )
 """(name, factory) of every output, in delivery order; the history output comes before the
 WebSocket server, which serves its GET /history."""

@@ -13,7 +13,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from daemon.config import Config, ConfigError, read_config
+from daemon.config import Config, ConfigError, parse_config, read_config
 from daemon.lograte import RepeatLimiter
 from daemon.redact import RedactingFormatter, redact
 from daemon.sources import source_from_spec
@@ -36,7 +36,8 @@ def configure_logging(level: str) -> None:
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run the streaming daemon")
-    run.add_argument("--config", default="config.yaml", help="YAML config (default: %(default)s)")
+    run.add_argument("--config", help="YAML config (default: ./config.yaml; without one, "
+                                      "--source runs on the built-in defaults)")
     run.add_argument("--model", help="model artifact folder (overrides config)")
     run.add_argument("--host", help="bind address (overrides config)")
     run.add_argument("--port", type=int, help="bind port (overrides config; 0 = any free)")
@@ -52,6 +53,8 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--loop", action="store_true", help="--source files restart at the end")
     run.add_argument("--no-realtime", action="store_true",
                      help="--source files are read as fast as the pipeline allows")
+    run.add_argument("--quiet", action="store_true",
+                     help="no line on stdout per genre change / silent / no music per source")
     run.add_argument("--debug", action="store_true", help="debug logging")
     run.set_defaults(handler=_run_command)
 
@@ -119,8 +122,14 @@ def _add_history(subparsers: argparse._SubParsersAction) -> None:
     history.add_argument("--until", type=_time_arg, help="up to this time")
     history.add_argument("--limit", type=int, default=1000, help="most rows (default: %(default)s)")
     history.add_argument("--changes", action="store_true", help="only label changes")
-    history.add_argument("--format", choices=("csv", "json"), default="csv",
-                         help="output format (default: %(default)s)")
+    history.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                         help="table: one line per run of a genre (time, source, genre, "
+                              "confidence, duration); csv/json: every row (default: "
+                              "%(default)s)")
+    history.add_argument("--csv", dest="format", action="store_const", const="csv",
+                         help="every row as CSV (= --format csv)")
+    history.add_argument("--json", dest="format", action="store_const", const="json",
+                         help="every row as JSON (= --format json)")
     history.add_argument("--db", help="database file (default: history.path of --config, else "
                                       "$XDG_STATE_HOME/genred/history.sqlite3)")
     history.add_argument("--config", help="take the database path from this config file")
@@ -130,6 +139,7 @@ def _add_history(subparsers: argparse._SubParsersAction) -> None:
 def _history_command(args: argparse.Namespace) -> int:
     from daemon.history import HistoryConfig
     from daemon.history_query import query, rows_to_csv
+    from daemon.history_table import runs_table, stored_sources
 
     try:
         config = read_config(args.config).history if args.config else HistoryConfig()
@@ -149,8 +159,15 @@ def _history_command(args: argparse.Namespace) -> int:
     except sqlite3.Error as error:
         print(f"genred history: cannot read {path}: {error}", file=sys.stderr)
         return 1
-    sys.stdout.write(json.dumps(rows, indent=1) + "\n" if args.format == "json"
-                     else rows_to_csv(rows))
+    if not rows and args.source:
+        known = stored_sources(path)
+        if args.source not in known:
+            print(f"genred history: no source {args.source!r} in {path} (sources: "
+                  f"{', '.join(known) or 'none yet'})", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+    formats = {"json": lambda: json.dumps(rows, indent=1) + "\n", "csv": lambda: rows_to_csv(rows),
+               "table": lambda: runs_table(rows)}
+    sys.stdout.write(formats[args.format]())
     return 0
 
 
@@ -168,9 +185,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+def _read_run_config(args: argparse.Namespace) -> Config:
+    """--config, else ./config.yaml, else (with --source) the built-in defaults."""
+    if args.config:
+        try:
+            return read_config(args.config)
+        except ConfigError as error:
+            raise ConfigError(f"--config {error}") from None
+    if DEFAULT_CONFIG.is_file():
+        return read_config(DEFAULT_CONFIG)
+    if not args.source:
+        raise ConfigError(f"no config.yaml in {Path.cwd()}: pass --config FILE (e.g. the "
+                          f"project's config.yaml), or --source SPEC to listen with the "
+                          f"built-in defaults")
+    logging.getLogger(__name__).info("no config.yaml here: built-in defaults (model %s)",
+                                     Config().model)
+    return parse_config({})
+
+
 def resolve_config(args: argparse.Namespace) -> Config:
     """Read the config file, apply command-line overrides, validate once."""
-    config = read_config(args.config)
+    config = _read_run_config(args)
     server = config.server
     server = dataclasses.replace(
         server, host=args.host or server.host,
@@ -207,7 +245,8 @@ def _run_command(args: argparse.Namespace) -> int:
     from daemon.runner import StoppedDuringLoad
 
     try:
-        return asyncio.run(run_daemon(config, install_signal_handlers))
+        return asyncio.run(run_daemon(config, install_signal_handlers,
+                                      terminal=not args.quiet))
     except StartupError as error:
         print(f"genred: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG

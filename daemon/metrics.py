@@ -106,6 +106,14 @@ class DaemonMetrics:
                              lambda: worker.callback_errors)
         self.registry.register(LoadCollector(worker.load))
 
+    def add_source(self, source: str) -> None:
+        """Every per-source series of ``source`` at 0 from its start (a rate needs a 0)."""
+        for labelled in (self.windows_classified, self.windows_dropped, self.label_changes,
+                         self.source_overflows, self.source_inference_seconds,
+                         self.source_confidence):
+            labelled.labels(source=source)
+        self.set_source_state(source, SourceState.CONNECTING)
+
     def set_source_state(self, source: str, state: str) -> None:
         """Mark ``state`` as the current state of ``source`` (1) and the others 0."""
         state = SourceState(state)

@@ -114,7 +114,8 @@ async def run_daemon(config: Config, install_signals: Callable[[asyncio.Event], 
         await service.start_server()
     except OSError as error:
         raise StartupError(f"cannot listen on {config.server.host}:{config.server.port}: "
-                           f"{error.strerror or error}") from error
+                           f"{error.strerror or error}; choose another port with --port "
+                           f"(or server.port in the config; 0 = any free)") from error
     await service.run(stop)
     _LOGGER.info("stopped")
     return 0

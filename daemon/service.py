@@ -87,6 +87,8 @@ class Service:
             )
             for s in config.sources
         }
+        for name in self._runtimes:
+            self.metrics.add_source(name)
         self._batch_seconds = 0.0
         """Wall time of the inference batch whose results are being delivered."""
         serving = model.serving

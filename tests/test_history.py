@@ -154,7 +154,7 @@ def test_cli_csv_and_json(tmp_path):
     assert result.returncode == 0, result.stderr
     assert [(r["source"], r["genre"]) for r in json.loads(result.stdout)] == [
         ("b", "jazz"), ("a", "jazz")]
-    result = run_cli("--db", str(db), "--source", "a")
+    result = run_cli("--db", str(db), "--source", "a", "--csv")
     assert result.returncode == 0, result.stderr
     table = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["genre"] for r in table] == ["rock", "jazz"]
@@ -204,3 +204,31 @@ def test_pages_follow_one_another_exactly(tmp_path):
         assert len(expected) == min(int(params["limit"][0]), len(query(db, **{
             **query_from_params({k: v for k, v in params.items() if k != "limit"}),
             "limit": 100, "page_rows": None})))
+
+
+def test_cli_table_is_one_line_per_run_of_a_genre(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    start = time.time() - 600
+    write_rows(db, [("a", "rock", start, True), ("a", "rock", start + 2, False),
+                    ("b", "jazz", start + 3, True), ("a", "rock", start + 4, False),
+                    ("a", "jazz", start + 64, True), ("a", "jazz", start + 66, False),
+                    ("a", "jazz", start + 500, True)])  # after a gap: a new run
+    result = run_cli("--db", str(db))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["time", "source", "genre", "confidence", "duration",
+                                "predictions"]
+    runs = [line.split()[2:] for line in lines[1:]]
+    assert runs == [["a", "rock", "0.80", "1", "min", "04", "s", "3"],
+                    ["b", "jazz", "0.80", "0", "s", "1"],
+                    ["a", "jazz", "0.80", "2", "s", "2"],
+                    ["a", "jazz", "0.80", "0", "s", "1"]]
+
+
+def test_cli_unknown_source_lists_the_stored_ones(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    write_rows(db, [("radio", "rock", time.time(), True), ("line-in", "jazz", time.time(), True)])
+    result = run_cli("--db", str(db), "--source", "radoi")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"genred history: no source 'radoi' in {db} (sources: "
+                                     f"line-in, radio)")

@@ -72,6 +72,21 @@ def test_service_exports_the_counts_other_stages_keep() -> None:
     assert metric(text, "genred_clients") == 0
 
 
+PER_SOURCE_SERIES = ("genred_windows_classified_total", "genred_windows_dropped_total",
+                     "genred_label_changes_total", "genred_source_overflows_total",
+                     "genred_source_inference_seconds_count", "genred_source_confidence")
+
+
+def test_every_per_source_series_is_0_from_the_source_start() -> None:
+    config = config_from_dict({"server": {"port": 0}, "history": {"enabled": False},
+                               "sources": [{"name": "radio", "kind": "demo"}]})
+    samples = metric_samples(Service(config, fake_model()).metrics.render().decode())
+    for name in PER_SOURCE_SERIES:
+        assert samples[name] == [({"source": "radio"}, 0.0)], name
+    states = {labels["state"]: value for labels, value in samples["genred_source_state"]}
+    assert states["connecting"] == 1 and sum(states.values()) == 1
+
+
 def _wait_metrics(daemon: DaemonProcess, port: int, sources: tuple[str, ...],
                   timeout_seconds: float) -> str:
     """/metrics once every source has a classified window (fails after the timeout)."""
