@@ -132,3 +132,12 @@ def test_base_install_daemon_on_the_demo_says_what_it_hears(base_venv: BaseVenv)
     text = log.read_text()
     assert "no config.yaml here: built-in defaults" in text
     assert "XNNPACK" not in text and "Traceback" not in text, text
+
+
+def test_run_outside_the_project_names_config(base_venv: BaseVenv) -> None:
+    result = base_venv.run(base_venv.bin("genred"), "run")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"genred: config error: no config.yaml in {base_venv.workdir}: pass --config FILE "
+        f"(e.g. the project's config.yaml), or --source SPEC to listen with the built-in "
+        f"defaults")

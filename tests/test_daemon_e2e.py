@@ -115,6 +115,7 @@ def test_port_in_use_exits_2(tmp_path, vgg16_artifact):
                                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr.strip().splitlines()[-1]
 
 
 def test_unknown_device_exits_2(tmp_path, vgg16_artifact):

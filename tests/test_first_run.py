@@ -98,7 +98,15 @@ def test_first_run_is_quiet(first_run: FirstRun) -> None:
     if not _tensorflow_is_cpu_build():
         pytest.skip("TensorFlow's CUDA build is installed (pyproject installs tensorflow-cpu "
                     "on Linux x86_64; reinstall with scripts/dev setup)")
+    assert not [line for line in lines if "XNNPACK" in line]  # LiteRT's notice: filtered
     probe = [line for line in lines if TF_CUDA_PROBE.search(line)]
     assert not probe, probe
     tf_errors = [line for line in lines if re.match(r"^[EF]\d{4} ", line)]
     assert not tf_errors, tf_errors
+
+
+def test_first_run_says_the_genre_on_the_terminal(first_run: FirstRun) -> None:
+    """One stdout line per label change: time, source, genre, confidence (issue 23, 4)."""
+    line = re.compile(r"^\d\d:\d\d:\d\d  demo +([a-z]+) +(\d\.\d\d)$", re.MULTILINE)
+    said = line.findall(first_run.log)
+    assert said and said[0][0] in first_run.prediction["probabilities"], first_run.log

@@ -112,6 +112,23 @@ def test_export_writes_the_patch_stage(tmp_path: Path) -> None:
 
 
 @needs_litert
+def test_the_daemon_serving_path_never_imports_tensorflow() -> None:
+    """genred run's modules and its default model load (runtime auto) stay TensorFlow-free."""
+    code = ("import json, sys\n"
+            "from daemon.cli import build_parser\n"
+            "import daemon.runner, daemon.service, daemon.mqtt, daemon.history, daemon.terminal\n"
+            "from daemon.config import Config\n"
+            "build_parser()\n"
+            "model = daemon.runner.load_model_handle(Config().model, 'auto')\n"
+            "heavy = sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules)\n"
+            "print('HEAVY', json.dumps(heavy), model.name)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "HEAVY [] genred-default"
+
+
+@needs_litert
 def test_classify_runs_without_tensorflow(tmp_path: Path) -> None:
     song = tmp_path / "song.wav"
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
