@@ -13,8 +13,8 @@ from daemon.config import Config
 from daemon.metrics import DaemonMetrics
 from daemon.output import OutputFactory
 from daemon.outputs import history_output, mqtt_output, websocket_output
-from daemon.terminal import terminal_output
 from daemon.service import ModelHandle, Service
+from daemon.terminal import terminal_output
 
 OUTPUTS: tuple[tuple[str, OutputFactory], ...] = (
     ("history", history_output),

@@ -80,7 +80,7 @@ PER_SOURCE_SERIES = ("genred_windows_classified_total", "genred_windows_dropped_
 def test_every_per_source_series_is_0_from_the_source_start() -> None:
     config = config_from_dict({"server": {"port": 0}, "history": {"enabled": False},
                                "sources": [{"name": "radio", "kind": "demo"}]})
-    samples = metric_samples(Service(config, fake_model()).metrics.render().decode())
+    samples = metric_samples(build_service(config, fake_model()).metrics.render().decode())
     for name in PER_SOURCE_SERIES:
         assert samples[name] == [({"source": "radio"}, 0.0)], name
     states = {labels["state"]: value for labels, value in samples["genred_source_state"]}
