@@ -46,7 +46,8 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "--source", action="append", default=[], metavar="SPEC",
         help="replace the config's sources (repeatable): a file path or URL; "
              "'device:' or 'device:NAME'; 'stdin:RATE[:CHANNELS[:s16le|f32le]]'; "
-             "'tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]'; 'demo:' (the bundled demo playlist)")
+             "'tcp:PORT[:RATE[:CHANNELS[:FORMAT]]]'; 'demo:' (the bundled demo playlist); "
+             "'monitor:' or 'monitor:SINK' (what this machine plays)")
     run.add_argument("--mqtt", metavar="URL",
                      help="publish to this MQTT broker, mqtt://[user:pass@]host[:port] or "
                           "mqtts://... (overrides config mqtt.url)")
@@ -60,7 +61,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_devices(subparsers: argparse._SubParsersAction) -> None:
-    devices = subparsers.add_parser("devices", help="list sound input devices")
+    devices = subparsers.add_parser("devices", help="list sound inputs and output monitors")
     devices.add_argument("--json", action="store_true", help="print JSON")
     devices.set_defaults(handler=_devices_command)
 
@@ -68,8 +69,10 @@ def _add_devices(subparsers: argparse._SubParsersAction) -> None:
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser(
         "export", help="export an artifact's model to a lighter CPU runtime (TFLite)",
-        description="Write MODEL_DIR/model.tflite and note it in contract.json; the daemon uses "
-                    "it with config.yaml 'inference: {runtime: tflite}'.")
+        description="Write MODEL_DIR/model.tflite and note it in contract.json. The daemon and "
+                    "genred classify then use it by default (runtime auto: LiteRT, no "
+                    "TensorFlow import; 'inference: {runtime: tflite}' forces it, 'keras' "
+                    "avoids it). Needs the Keras extra: pip install 'genred[keras]'.")
     export.add_argument("model_dir", metavar="MODEL_DIR", help="model artifact folder")
     export.add_argument("--format", choices=("tflite",), default="tflite",
                         help="runtime format (default: %(default)s)")
