@@ -36,23 +36,27 @@ if [ ! -x "$chroot_dir/usr/bin/python3" ]; then
     chroot "$chroot_dir" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1
 fi
 cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
+# the host's CA bundle: pip in the root trusts what the host trusts (TLS-inspecting proxies)
+cp /etc/ssl/certs/ca-certificates.crt "$chroot_dir/etc/ssl/certs/host-ca-certificates.crt"
 
 log "building genred's wheel"
-rm -rf "$work/wheel" && mkdir -p "$work/wheel"
 [ -x "$work/buildenv/bin/pip" ] || python3 -m venv "$work/buildenv"
+rm -rf "$work/src" "$work/wheel" && mkdir -p "$work/wheel"
 cp -r "$root_dir" "$work/src"  # pip builds in the tree: keep the checkout clean
 rm -rf "$work/src/.venv" "$work/src/.git"
 "$work/buildenv/bin/pip" wheel -q --no-deps -w "$work/wheel" "$work/src" >"$work/wheel.log" 2>&1
 rm -rf "$work/src"
 mkdir -p "$chroot_dir/opt/src"
-cp "$work"/wheel/genred-*.whl "$clip" "$chroot_dir/opt/src/"
-in_root() { chroot "$chroot_dir" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root "$@"; }
+wheel="$(basename "$(ls "$work"/wheel/genred-*.whl)")"
+cp "$work/wheel/$wheel" "$clip" "$chroot_dir/opt/src/"
+in_root() { chroot "$chroot_dir" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
+    PIP_CERT=/etc/ssl/certs/host-ca-certificates.crt "$@"; }
 
 log "uname -m in the root: $(in_root uname -m)"
 started=$(date +%s)
 in_root rm -rf /opt/genred
 in_root python3 -m venv /opt/genred
-in_root /opt/genred/bin/pip install -q --disable-pip-version-check /opt/src/genred-*.whl \
+in_root /opt/genred/bin/pip install -q --disable-pip-version-check "/opt/src/$wheel" \
     >"$work/pip.log" 2>&1 || { tail -20 "$work/pip.log"; log "pip install failed"; exit 1; }
 log "base install: $(($(date +%s) - started)) s, $(in_root du -sh /opt/genred | cut -f1)"
 in_root /opt/genred/bin/python -c \
