@@ -23,12 +23,14 @@ from models.musicnn.melspec import PATCH_FRAMES, log_mel, patches_from_log_mel
 from models.musicnn.spec import PARAMS
 from models.resample import resample
 from training.augment import apply_channel, random_channel
+from training.errors import InputError
 
 _LOGGER = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = {".flac", ".wav", ".ogg", ".mp3", ".au", ".m4a", ".opus", ".aiff"}
 INPUT_RATE_HZ = int(PARAMS["input_rate_hz"])
 _CLIP_ID = re.compile(r"\.(\d+)$")
+METADATA_FILE = "metadata.tsv"
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,35 @@ class Item:
     label: str
     clip_id: int | None
     """GTZAN-style clip number from ``<label>.000NN``; None when the name has none."""
+    artist: str | None = None
+    """From the folder's ``metadata.tsv`` (columns ``file`` and ``artist``), when it has one."""
+
+
+def read_artists(audio_dir: Path) -> dict[str, str]:
+    """``<label>/<file>`` -> artist from ``audio_dir/metadata.tsv`` ({} without one)."""
+    table = Path(audio_dir) / METADATA_FILE
+    if not table.is_file():
+        return {}
+    lines = table.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    if "file" not in header or "artist" not in header:
+        raise InputError(f"{table}: needs tab-separated 'file' and 'artist' columns")
+    file_at, artist_at = header.index("file"), header.index("artist")
+    rows = [line.split("\t") for line in lines[1:] if line.strip()]
+    return {row[file_at]: row[artist_at] for row in rows if len(row) > max(file_at, artist_at)}
 
 
 def scan_collection(audio_dir: Path) -> list[Item]:
-    """Every audio file under ``audio_dir/<label>/``, sorted."""
+    """Every audio file under ``audio_dir/<label>/``, sorted, with artists where listed."""
+    artists = read_artists(audio_dir)
     items = []
     for path in sorted(Path(audio_dir).glob("*/*")):
         if path.suffix.lower() not in AUDIO_SUFFIXES:
             continue
         stem = path.name.removesuffix(".hq" + path.suffix).removesuffix(path.suffix)
         match = _CLIP_ID.search(stem)
-        items.append(Item(path, path.parent.name, int(match.group(1)) if match else None))
+        items.append(Item(path, path.parent.name, int(match.group(1)) if match else None,
+                          artists.get(f"{path.parent.name}/{path.name}")))
     return items
 
 

@@ -1,0 +1,117 @@
+"""Compare patch-head routes on the leave-one-collection-out yardstick (issue 24's table).
+
+Reads (or makes) the patch features that `genred train-head` caches for the same folders
+and --work-dir, runs training.collection_yardstick for each route on identical held-out
+parts, prints a markdown table (route, pooled macro recall, worst genre, pop, rock, reggae,
+classical, the other collections' macro, the id collection's artist-held-out accuracy) and
+writes every figure to --json. Routes are ranked by the pooled worst genre, then macro.
+
+    D=../shared/data; python -m tools.compare_collections $D/gtzan-mini $D/gtzan-excerpts \\
+        $D/emotify-share $D/taffc-share --nonmusic $D/nonmusic --nonmusic \\
+        $D/cc-music/pibble.hq.ogg --work-dir runs/train-head --json FILE.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training.collection_yardstick import (
+    NON_MUSIC_COLLECTION,
+    leave_one_collection_out,
+    pooled,
+)
+from training.head import DEFAULT_ENCODERS, parse_encoders
+from training.head_data import collect_items, embed_items
+from training.patch_head import HeadSettings
+
+_LOGGER = logging.getLogger("compare_collections")
+ROUTES = {  # name -> (train on the id collection only?, settings)
+    "shipped recipe, GTZAN only (today's head)": (True, HeadSettings()),
+    "shipped recipe, all collections": (False, HeadSettings()),
+    "+ class balance per collection": (False, HeadSettings(balance_collections=True)),
+    "+ label smoothing 0.1": (False, HeadSettings(label_smoothing=0.1)),
+    "+ mixup across collections (alpha 0.4)": (False, HeadSettings(mixup_alpha=0.4)),
+    "balance + smoothing + mixup": (False, HeadSettings(balance_collections=True,
+                                                        label_smoothing=0.1, mixup_alpha=0.4)),
+}
+SHOWN_GENRES = ("pop", "rock", "reggae", "classical")
+
+
+def route_figures(result: dict, id_collection: str | None, genres: list[str]) -> dict:
+    """The table's figures of one route's report."""
+    overall = result["pooled"]
+    others = pooled([r for r in result["parts"] if r["collection"] != id_collection], genres)
+    return {"macro": overall["macro_recall"], "worst_genre": overall["worst_genre"],
+            "worst": overall["worst_recall"],
+            **{g: overall["recall"].get(g, float("nan")) for g in SHOWN_GENRES},
+            "other_collections_macro": others["macro_recall"],
+            "other_collections_worst": f"{others['worst_genre']} {others['worst_recall']:.2f}",
+            "id_blocks_accuracy": result.get("id_blocks", {}).get("accuracy_mean",
+                                                                  float("nan"))}
+
+
+def table(rows: list[tuple[str, dict]]) -> str:
+    """Markdown table, best route first (worst genre, then macro)."""
+    ranked = sorted(rows, key=lambda r: (-r[1]["worst"], -r[1]["macro"]))
+    lines = ["| route | held-out macro | worst genre | pop | rock | reggae | classical | "
+             "other collections macro | GTZAN artist-held-out | s/route |",
+             "|---" * 10 + "|"]
+    for name, f in ranked:
+        lines.append(f"| {name} | {f['macro']:.3f} | {f['worst_genre']} {f['worst']:.2f} | "
+                     + " | ".join(f"{f[g]:.2f}" for g in SHOWN_GENRES)
+                     + f" | {f['other_collections_macro']:.3f} | {f['id_blocks_accuracy']:.3f} "
+                       f"| {f['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every chosen route; print the table; write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("music_dirs", nargs="+")
+    parser.add_argument("--nonmusic", action="append", default=[])
+    parser.add_argument("--work-dir", default="runs/train-head")
+    parser.add_argument("--views", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--routes", default="", help="comma-separated route numbers (1-based)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    encoders = parse_encoders(DEFAULT_ENCODERS)
+    collections = collect_items(args.music_dirs, args.nonmusic, Path(args.work_dir), True, 0)
+    outputs = collections.genres + (["no_music"] if collections.has_no_music else [])
+    key = hashlib.sha1(json.dumps([encoders, 0, 30.0]).encode()).hexdigest()[:12]
+    data, _ = embed_items(collections, outputs, encoders, args.views,
+                          Path(args.work_dir) / key, 0, 30.0)
+    id_collection = next((c for c, i in zip(data.collections, data.clip_ids, strict=True)
+                          if i is not None), None)
+    chosen = [int(n) - 1 for n in args.routes.split(",")] if args.routes else range(len(ROUTES))
+    rows, results = [], {}
+    for index in chosen:
+        name, (id_only, settings) = list(ROUTES.items())[index]
+        trainable = np.array([c in (id_collection, NON_MUSIC_COLLECTION) or not id_only
+                              for c in data.collections])
+        started = time.monotonic()
+        result = leave_one_collection_out(data, outputs, collections.genres, args.folds,
+                                          settings, trainable)
+        figures = {**route_figures(result, id_collection, collections.genres),
+                   "seconds": time.monotonic() - started}
+        rows.append((name, figures))
+        results[name] = {"settings": repr(settings), "figures": figures, "report": result}
+        _LOGGER.info("%s: %s", name, json.dumps(figures))
+    print(table(rows), flush=True)  # noqa: T201 - the tool's output
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"views": args.views, "folds": args.folds,
+                                         "routes": results}, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
