@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nonmusic", action="append", default=[])
     parser.add_argument("--work-dir", default="runs/train-head")
     parser.add_argument("--views", type=int, default=3)
+    parser.add_argument("--quiet-views", type=int, default=0)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--routes", default="", help="comma-separated route numbers (1-based)")
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs = collections.genres + (["no_music"] if collections.has_no_music else [])
     key = hashlib.sha1(json.dumps([encoders, 0, 30.0]).encode()).hexdigest()[:12]
     data, _ = embed_items(collections, outputs, encoders, args.views,
-                          Path(args.work_dir) / key, 0, 30.0)
+                          Path(args.work_dir) / key, 0, 30.0, args.quiet_views)
     id_collection = next((c for c, i in zip(data.collections, data.clip_ids, strict=True)
                           if i is not None), None)
     chosen = [int(n) - 1 for n in args.routes.split(",")] if args.routes else range(len(ROUTES))
@@ -105,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, figures))
         results[name] = {"settings": repr(settings), "figures": figures, "report": result}
         _LOGGER.info("%s: %s", name, json.dumps(figures))
+        if args.json:  # after every route, so a long run keeps what it has
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"views": args.views, "quiet_views":
+                                             args.quiet_views, "folds": args.folds,
+                                             "routes": results}, indent=1, default=float))
     print(table(rows), flush=True)  # noqa: T201 - the tool's output
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"views": args.views, "folds": args.folds,
-                                         "routes": results}, indent=1, default=float))
     return 0
 
 

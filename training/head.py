@@ -97,11 +97,13 @@ def train_head(args: argparse.Namespace) -> Path:
     outputs = genres + ([NO_MUSIC] if collections.has_no_music else [])
     key = hashlib.sha1(json.dumps([encoders, args.seed, args.max_seconds]).encode()).hexdigest()
     data, encoder = embed_items(collections, outputs, encoders, args.views,
-                                Path(args.work_dir) / key[:12], args.seed, args.max_seconds)
+                                Path(args.work_dir) / key[:12], args.seed, args.max_seconds,
+                                args.quiet_views)
     settings = HeadSettings(hidden_units=args.hidden, epochs=args.epochs, seed=args.seed,
                             balance_collections=args.balance_collections,
                             label_smoothing=args.label_smoothing, mixup_alpha=args.mixup)
-    cv = cross_validate(data, outputs, genres, args.folds, settings)
+    cv = cross_validate(data, outputs, genres, args.folds, settings,
+                        quiet_view=args.views + 1 if args.quiet_views else None)
     calibration = _calibration(cv, data.target)
     _LOGGER.info(format_summary("artist-held-out accuracy", cv["summary"]))
     loco = leave_one_collection_out(data, outputs, genres, args.folds, settings)
@@ -120,7 +122,8 @@ def train_head(args: argparse.Namespace) -> Path:
     contract = contract_for(
         args.name, MODEL_KIND, genres, spec.INPUT_SHAPE, frontend_name=spec.FRONTEND_NAME,
         head=head_section,
-        training={**collections.describe(), "views": args.views, "seed": args.seed,
+        training={**collections.describe(), "views": args.views,
+                  "quiet_views": args.quiet_views, "seed": args.seed,
                   "epochs": args.epochs, "folds": cv["plan"],
                   "balance_collections": settings.balance_collections,
                   "label_smoothing": settings.label_smoothing, "mixup_alpha": settings.mixup_alpha,
@@ -164,6 +167,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"musicnn networks and outputs (default {DEFAULT_ENCODERS})")
     parser.add_argument("--views", type=int, default=3,
                         help="random listening channels per file, besides the clean view")
+    parser.add_argument("--quiet-views", type=int, default=0,
+                        help="quiet versions per file (20-45 dB down, some faded in)")
     parser.add_argument("--hidden", type=int, default=256, help="hidden units (0: linear head)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--folds", type=int, default=5,

@@ -149,16 +149,16 @@ def item_logits(head, data: PatchData, items: np.ndarray, view: int = 0) -> np.n
 
 
 def cross_validate(data: PatchData, outputs: list[str], genres: list[str], k: int,
-                   settings: HeadSettings) -> dict:
+                   settings: HeadSettings, quiet_view: int | None = None) -> dict:
     """Artist-held-out folds: metrics per fold, summary, out-of-fold clean logits.
 
-    Tests are the clean view and, where it exists, view 1 (a random listening channel) of
-    the held-out items.
+    Tests are the clean view and, where they exist, view 1 (a random listening channel)
+    and ``quiet_view`` (a quiet version) of the held-out items.
     """
     plan = artist_folds(data.labels, data.clip_ids, k, data.artists)
     out_of_fold = np.zeros((len(data.labels), len(outputs)), dtype=np.float32)
     channel_logits = np.zeros_like(out_of_fold)
-    clean, channel = [], []
+    clean, channel, quiet = [], [], []
     for fold in range(k):
         test = np.flatnonzero(plan.fold_of_item == fold)
         train = np.isin(data.item, test, invert=True)
@@ -167,16 +167,21 @@ def cross_validate(data: PatchData, outputs: list[str], genres: list[str], k: in
         out_of_fold[test] = item_logits(head, data, test)
         clean.append(item_metrics(data.target[test], out_of_fold[test].argmax(1), outputs,
                                   genres))
-        if data.view.max() > 0:
+        if data.view.max() > 0 and quiet_view != 1:
             channel_logits[test] = item_logits(head, data, test, view=1)
             channel.append(item_metrics(data.target[test], channel_logits[test].argmax(1),
                                         outputs, genres))
+        if quiet_view is not None:
+            quiet.append(item_metrics(data.target[test], item_logits(
+                head, data, test, view=quiet_view).argmax(1), outputs, genres))
         _LOGGER.info("fold %d/%d: %d test items, accuracy %.3f", fold + 1, k, test.size,
                      clean[-1]["accuracy"])
     result = {"plan": plan.describe(), "folds": clean, "summary": summarise(clean, genres),
               "out_of_fold_logits": out_of_fold}
     if channel:
         result["channel_summary"] = summarise(channel, genres)
+    if quiet:
+        result["quiet_summary"] = summarise(quiet, genres)
     return result
 
 
