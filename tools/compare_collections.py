@@ -57,6 +57,29 @@ def route_figures(result: dict, id_collection: str | None, genres: list[str]) ->
                                                                   float("nan"))}
 
 
+def shipped_row(model_dir: Path, data, outputs: list[str], genres: list[str],
+                id_collection: str | None) -> dict:
+    """A shipped model's head on the collections it never heard (clean view, no training)."""
+    from models.loader import load_artifact
+    from models.patch_head import stage_models
+    from training.collection_yardstick import HeldOutPart, report, score_part
+    from training.patch_head import item_logits
+
+    loaded = load_artifact(model_dir)
+    if list(loaded.labels) + ["no_music"] != outputs:
+        raise SystemExit(f"{model_dir}: outputs {loaded.labels} differ from {outputs}")
+    head = stage_models(loaded.model)[1]
+    of_item = np.array(data.collections)
+    results = []
+    for name in dict.fromkeys(c for c in data.collections
+                              if c not in (id_collection, NON_MUSIC_COLLECTION)):
+        part = HeldOutPart(name, name, np.flatnonzero(of_item == name))
+        logits = item_logits(head, data, part.test)
+        results.append(score_part(part, logits, data.target, set(range(len(outputs))),
+                                  outputs, genres))
+    return report(results, genres)
+
+
 def table(rows: list[tuple[str, dict]]) -> str:
     """Markdown table, best route first (worst genre, then macro)."""
     ranked = sorted(rows, key=lambda r: (-r[1]["worst"], -r[1]["macro"]))
@@ -80,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--views", type=int, default=3)
     parser.add_argument("--quiet-views", type=int, default=0)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--routes", default="", help="comma-separated route numbers (1-based)")
+    parser.add_argument("--routes", default="",
+                        help="comma-separated route numbers (1-based; 'none': only --shipped)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--shipped", type=Path,
+                        help="also score this artifact's head on the other collections as is")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     encoders = parse_encoders(DEFAULT_ENCODERS)
@@ -92,8 +118,14 @@ def main(argv: list[str] | None = None) -> int:
                           Path(args.work_dir) / key, 0, 30.0, args.quiet_views)
     id_collection = next((c for c, i in zip(data.collections, data.clip_ids, strict=True)
                           if i is not None), None)
-    chosen = [int(n) - 1 for n in args.routes.split(",")] if args.routes else range(len(ROUTES))
+    chosen = ([int(n) - 1 for n in args.routes.split(",") if n != "none"] if args.routes
+              else range(len(ROUTES)))
     rows, results = [], {}
+    if args.shipped:
+        result = shipped_row(args.shipped, data, outputs, collections.genres, id_collection)
+        figures = {**route_figures(result, id_collection, collections.genres), "seconds": 0.0}
+        rows.append((f"{args.shipped.name} as shipped (other collections only)", figures))
+        results[rows[-1][0]] = {"figures": figures, "report": result}
     for index in chosen:
         name, (id_only, settings) = list(ROUTES.items())[index]
         trainable = np.array([c in (id_collection, NON_MUSIC_COLLECTION) or not id_only
@@ -106,13 +138,19 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, figures))
         results[name] = {"settings": repr(settings), "figures": figures, "report": result}
         _LOGGER.info("%s: %s", name, json.dumps(figures))
-        if args.json:  # after every route, so a long run keeps what it has
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({"views": args.views, "quiet_views":
-                                             args.quiet_views, "folds": args.folds,
-                                             "routes": results}, indent=1, default=float))
+        write_json(args, results)  # after every route, so a long run keeps what it has
+    write_json(args, results)
     print(table(rows), flush=True)  # noqa: T201 - the tool's output
     return 0
+
+
+def write_json(args: argparse.Namespace, results: dict) -> None:
+    """Every route's figures and reports to --json (when given)."""
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"views": args.views, "quiet_views": args.quiet_views,
+                                         "folds": args.folds, "routes": results},
+                                        indent=1, default=float))
 
 
 if __name__ == "__main__":
