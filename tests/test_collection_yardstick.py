@@ -69,3 +69,40 @@ def test_mixup_mixes_music_across_collections_and_leaves_non_music():
     assert np.array_equal(mixed[6:], features[6:]) and np.array_equal(soft[6:], onehot[6:])
     assert np.allclose(soft.sum(1), 1.0)
     assert np.all(soft[:6].max(1) >= 0.5)
+
+
+def test_collection_directions_remove_a_production_offset_but_keep_the_genre():
+    from training.head_recipe import collection_directions, remove_directions
+
+    rng = np.random.default_rng(0)
+    targets = np.repeat([0, 1, 0, 1], 50)
+    groups = np.repeat([0, 0, 1, 1], 50)
+    genre, production = np.eye(20)[0], np.eye(20)[1]
+    features = (rng.normal(size=(200, 20)) * 0.1 + np.outer(targets, genre) * 3
+                + np.outer(groups, production) * 3).astype(np.float32)
+    directions = collection_directions(features, targets, groups, 4)
+    assert directions.shape[1] >= 1 and abs(directions[1, 0]) > 0.95
+    cleaned = remove_directions(features, directions)
+    assert abs(cleaned[groups == 1, 1].mean() - cleaned[groups == 0, 1].mean()) < 0.2
+    assert cleaned[targets == 1, 0].mean() - cleaned[targets == 0, 0].mean() > 2.5
+
+
+@pytest.mark.tf
+def test_head_with_directions_removed_ignores_them_at_serving():
+    from training.head_recipe import collection_directions
+    from training.patch_head import HeadSettings, fit_head
+
+    rng = np.random.default_rng(1)
+    targets = np.repeat([0, 1, 0, 1], 60)
+    groups = np.repeat([0, 0, 1, 1], 60)
+    features = (rng.normal(size=(240, 12)) + np.outer(targets, np.eye(12)[0]) * 8
+                + np.outer(groups, np.eye(12)[1]) * 3 + 10).astype(np.float32)
+    settings = HeadSettings(hidden_units=16, epochs=40, member_views=((0,),),
+                            collection_directions=2)
+    head = fit_head(features, targets, np.zeros(240, int), 2, settings, groups)
+    mean, scale = features.mean(0), np.sqrt(features.var(0) + 1e-6)
+    direction = collection_directions((features - mean) / scale, targets, groups, 2)[:, 0]
+    moved = features + 5.0 * scale * direction
+    np.testing.assert_allclose(head.predict(moved, verbose=0), head.predict(features, verbose=0),
+                               atol=1e-3)
+    assert np.mean(head.predict(features, verbose=0).argmax(1) == targets) > 0.8

@@ -14,6 +14,7 @@ writes every figure to --json. Routes are ranked by the pooled worst genre, then
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -40,6 +41,10 @@ ROUTES = {  # name -> (train on the id collection only?, settings)
     "+ mixup across collections (alpha 0.4)": (False, HeadSettings(mixup_alpha=0.4)),
     "balance + smoothing + mixup": (False, HeadSettings(balance_collections=True,
                                                         label_smoothing=0.1, mixup_alpha=0.4)),
+    "- within-genre collection directions (8)": (False, HeadSettings(collection_directions=8)),
+    "- collection directions (8) + mixup": (False, HeadSettings(collection_directions=8,
+                                                                 mixup_alpha=0.4)),
+    "- collection directions (3)": (False, HeadSettings(collection_directions=3)),
 }
 SHOWN_GENRES = ("pop", "rock", "reggae", "classical")
 
@@ -106,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--routes", default="",
                         help="comma-separated route numbers (1-based; 'none': only --shipped)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--whole-only", action="store_true",
+                        help="screen: hold out only the collections without clip ids")
     parser.add_argument("--shipped", type=Path,
                         help="also score this artifact's head on the other collections as is")
     args = parser.parse_args(argv)
@@ -128,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         results[rows[-1][0]] = {"figures": figures, "report": result}
     for index in chosen:
         name, (id_only, settings) = list(ROUTES.items())[index]
+        quiet = tuple(range(args.views + 1, args.views + 1 + args.quiet_views))
+        settings = dataclasses.replace(settings, member_views=((0, *quiet), None))
         trainable = np.array([c in (id_collection, NON_MUSIC_COLLECTION) or not id_only
                               for c in data.collections])
         started = time.monotonic()
         result = leave_one_collection_out(data, outputs, collections.genres, args.folds,
-                                          settings, trainable)
+                                          settings, trainable, args.whole_only)
         figures = {**route_figures(result, id_collection, collections.genres),
                    "seconds": time.monotonic() - started}
         rows.append((name, figures))
@@ -149,7 +158,8 @@ def write_json(args: argparse.Namespace, results: dict) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"views": args.views, "quiet_views": args.quiet_views,
-                                         "folds": args.folds, "routes": results},
+                                         "folds": args.folds, "whole_only": args.whole_only,
+                                         "routes": results},
                                         indent=1, default=float))
 
 

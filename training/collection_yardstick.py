@@ -110,11 +110,13 @@ def report(results: list[dict], genres: list[str]) -> dict:
 
 
 def leave_one_collection_out(data, outputs: list[str], genres: list[str], k: int,
-                             settings, trainable: np.ndarray | None = None) -> dict:
+                             settings, trainable: np.ndarray | None = None,
+                             whole_only: bool = False) -> dict:
     """Fit a head per held-out part (on the other items, of those ``trainable``) and report.
 
     ``data`` is a ``training.patch_head.PatchData`` with ``collections``; tests use the
-    clean view of the held-out items.
+    clean view of the held-out items. ``whole_only``: only the collections held out whole
+    (a quick screen that skips the id collection's blocks).
     """
     from training.patch_head import collection_codes, fit_head, item_logits
 
@@ -122,6 +124,8 @@ def leave_one_collection_out(data, outputs: list[str], genres: list[str], k: int
     trainable = np.ones(len(data.labels), bool) if trainable is None else trainable
     results = []
     for part in held_out_parts(data.collections, data.clip_ids, k):
+        if whole_only and part.name != part.collection:
+            continue
         train_items = trainable.copy()
         train_items[part.test] = False
         train = train_items[data.item]

@@ -99,7 +99,9 @@ def train_head(args: argparse.Namespace) -> Path:
     data, encoder = embed_items(collections, outputs, encoders, args.views,
                                 Path(args.work_dir) / key[:12], args.seed, args.max_seconds,
                                 args.quiet_views)
+    quiet = tuple(range(args.views + 1, args.views + 1 + args.quiet_views))
     settings = HeadSettings(hidden_units=args.hidden, epochs=args.epochs, seed=args.seed,
+                            member_views=((0, *quiet), None),  # quiet is clean audio too
                             balance_collections=args.balance_collections,
                             label_smoothing=args.label_smoothing, mixup_alpha=args.mixup)
     cv = cross_validate(data, outputs, genres, args.folds, settings,

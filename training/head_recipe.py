@@ -1,4 +1,4 @@
-"""Training-time options of the patch head: per-collection class balance and mixup.
+"""Training-time options of the patch head: per-collection balance, mixup, directions.
 
 ``groups`` gives each training sample's collection as an index (-1: non-music, which is
 never mixed). Both options exist to make a head hold on collections it has not heard.
@@ -41,3 +41,27 @@ def mixup_across(features: np.ndarray, onehot: np.ndarray, weights: np.ndarray,
     onehot[music] = share * onehot[music] + (1 - share) * onehot[partners]
     weights[music] = share[:, 0] * weights[music] + (1 - share[:, 0]) * weights[partners]
     return features, onehot, weights
+
+
+def collection_directions(standardised: np.ndarray, targets: np.ndarray, groups: np.ndarray,
+                          max_directions: int, min_samples: int = 5) -> np.ndarray:
+    """(n_features, r) orthonormal directions spanning how collections differ *within* a
+    genre (differences of per-(collection, genre) means over every pair of collections
+    holding the genre): a recording era or production, not a genre mix."""
+    differences = []
+    for target in np.unique(targets):
+        held = [g for g in np.unique(groups[(targets == target) & (groups >= 0)])
+                if np.sum((targets == target) & (groups == g)) >= min_samples]
+        means = [standardised[(targets == target) & (groups == g)].mean(axis=0) for g in held]
+        differences += [means[a] - means[b] for a in range(len(means))
+                        for b in range(a + 1, len(means))]
+    if not differences:
+        return np.zeros((standardised.shape[1], 0), np.float32)
+    _, singular, basis = np.linalg.svd(np.stack(differences), full_matrices=False)
+    keep = min(max_directions, int(np.sum(singular > 1e-6 * singular[0])))
+    return basis[:keep].T.astype(np.float32)
+
+
+def remove_directions(rows: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """``rows`` (n, n_features) with their components along ``directions`` removed."""
+    return (rows - (rows @ directions) @ directions.T).astype(np.float32)

@@ -15,7 +15,12 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from training.head_recipe import balanced_weights, mixup_across
+from training.head_recipe import (
+    balanced_weights,
+    collection_directions,
+    mixup_across,
+    remove_directions,
+)
 from training.yardstick import artist_folds, item_metrics, summarise
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,6 +66,9 @@ class HeadSettings:
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0
     """> 0: every epoch, mix each music patch with one of another collection."""
+    collection_directions: int = 0
+    """> 0: at most this many directions along which collections differ within a genre
+    are projected out of the standardised features (folded into the first layer)."""
 
 
 def fit_head(features: np.ndarray, targets: np.ndarray, views: np.ndarray, n_outputs: int,
@@ -105,6 +113,12 @@ def _fit_member(features: np.ndarray, targets: np.ndarray, groups: np.ndarray,
                                 l2=settings.l2, name=name)
 
     mean, variance = features.mean(axis=0), features.var(axis=0) + 1e-6
+    directions = np.zeros((features.shape[1], 0), np.float32)
+    if settings.collection_directions:
+        scale = np.sqrt(variance)
+        directions = collection_directions((features - mean) / scale, targets, groups,
+                                           settings.collection_directions)
+        features = mean + scale * remove_directions((features - mean) / scale, directions)
     head = build(mean, variance)
     weights = balanced_weights(targets, n_outputs,
                                groups if settings.balance_collections else None)
@@ -117,6 +131,10 @@ def _fit_member(features: np.ndarray, targets: np.ndarray, groups: np.ndarray,
                  epochs=settings.epochs, shuffle=True, verbose=0)
     fitted = build(mean, variance)  # the same head without optimizer state
     fitted.set_weights(head.get_weights())
+    if directions.shape[1]:  # the projection folded into the first dense layer: no cost
+        first = fitted.get_layer("hidden" if settings.hidden_units else "logits")
+        kernel, bias = first.get_weights()
+        first.set_weights([remove_directions(kernel.T, directions).T, bias])
     return fitted
 
 
