@@ -22,7 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from training.collection_yardstick import format_report, leave_one_collection_out
+from training.collection_yardstick import (
+    NON_MUSIC_COLLECTION,
+    format_report,
+    leave_one_collection_out,
+)
 from training.errors import InputError
 from training.head_data import collect_items, embed_items
 from training.patch_head import (
@@ -103,14 +107,19 @@ def train_head(args: argparse.Namespace) -> Path:
     settings = HeadSettings(hidden_units=args.hidden, epochs=args.epochs, seed=args.seed,
                             member_views=((0, *quiet), None),  # quiet is clean audio too
                             balance_collections=args.balance_collections,
-                            label_smoothing=args.label_smoothing, mixup_alpha=args.mixup)
+                            label_smoothing=args.label_smoothing, mixup_alpha=args.mixup,
+                            collection_directions=args.collection_directions)
     cv = cross_validate(data, outputs, genres, args.folds, settings,
                         quiet_view=args.views + 1 if args.quiet_views else None)
     calibration = _calibration(cv, data.target)
     _LOGGER.info(format_summary("artist-held-out accuracy", cv["summary"]))
-    loco = leave_one_collection_out(data, outputs, genres, args.folds, settings)
-    for line in format_report(loco):
-        _LOGGER.info(line)
+    loco = {"parts": []}
+    if len(set(data.collections) - {NON_MUSIC_COLLECTION}) > 1:
+        loco = leave_one_collection_out(data, outputs, genres, args.folds, settings)
+        for line in format_report(loco):
+            _LOGGER.info(line)
+    else:
+        _LOGGER.info("one collection: no leave-one-collection-out report")
     head = fit_head(data.features, data.target[data.item], data.view, len(outputs), settings,
                     collection_codes(data)[data.item])
     model = build_window_model(encoder, head, calibration["temperature"])
@@ -129,6 +138,7 @@ def train_head(args: argparse.Namespace) -> Path:
                   "epochs": args.epochs, "folds": cv["plan"],
                   "balance_collections": settings.balance_collections,
                   "label_smoothing": settings.label_smoothing, "mixup_alpha": settings.mixup_alpha,
+                  "collection_directions": settings.collection_directions,
                   "seconds": round(time.monotonic() - started, 1)},
         metrics={"artist_cv_accuracy_mean": round(cv["summary"]["accuracy_mean"], 4),
                  "artist_cv_accuracy_std": round(cv["summary"]["accuracy_std"], 4),
@@ -178,6 +188,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--balance-collections", action="store_true",
                         help="split each genre's weight equally between its collections")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--collection-directions", type=int, default=0,
+                        help="project out up to N directions along which collections differ "
+                             "within a genre (0: off)")
     parser.add_argument("--mixup", type=float, default=0.0,
                         help="mixup across collections: Beta(a, a) with this a (0: off)")
     parser.add_argument("--max-seconds", type=float, default=30.0,
