@@ -79,3 +79,18 @@ def test_split_outputs_renormalises_genres_and_returns_no_music():
     assert same[0].tolist() == pytest.approx([0.3, 0.7]) and none.tolist() == [0.0]
     with pytest.raises(ValueError, match="4 outputs for 2 labels"):
         split_outputs(np.zeros((1, 4)), 2)
+
+
+def test_quiet_version_is_20_to_45_db_down_and_sometimes_fades_in():
+    from training.augment import quiet_version
+
+    rate_hz = 44100
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(20 * rate_hz) / rate_hz)).astype(np.float32)
+    faded = 0
+    for seed in range(8):
+        out = quiet_version(tone, rate_hz, np.random.default_rng(seed))
+        tail_db = 20 * np.log10(np.abs(out[-rate_hz:]).max() / 0.5)
+        assert -45.1 <= tail_db <= -19.9 and out.dtype == np.float32
+        head_db = 20 * np.log10(np.abs(out[:rate_hz // 10]).max() / 0.5)
+        faded += head_db < tail_db - 20
+    assert 0 < faded < 8
