@@ -81,7 +81,7 @@ def test_split_outputs_renormalises_genres_and_returns_no_music():
         split_outputs(np.zeros((1, 4)), 2)
 
 
-def test_quiet_version_is_20_to_45_db_down_and_sometimes_fades_in():
+def test_quiet_version_is_10_to_35_db_down_and_sometimes_fades_in():
     from training.augment import quiet_version
 
     rate_hz = 44100
@@ -90,7 +90,7 @@ def test_quiet_version_is_20_to_45_db_down_and_sometimes_fades_in():
     for seed in range(8):
         out = quiet_version(tone, rate_hz, np.random.default_rng(seed))
         tail_db = 20 * np.log10(np.abs(out[-rate_hz:]).max() / 0.5)
-        assert -45.1 <= tail_db <= -19.9 and out.dtype == np.float32
+        assert -35.1 <= tail_db <= -9.9 and out.dtype == np.float32
         head_db = 20 * np.log10(np.abs(out[:rate_hz // 10]).max() / 0.5)
         faded += head_db < tail_db - 20
     assert 0 < faded < 8

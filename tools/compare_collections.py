@@ -14,7 +14,6 @@ writes every figure to --json. Routes are ranked by the pooled worst genre, then
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import logging
@@ -135,8 +134,6 @@ def main(argv: list[str] | None = None) -> int:
         results[rows[-1][0]] = {"figures": figures, "report": result}
     for index in chosen:
         name, (id_only, settings) = list(ROUTES.items())[index]
-        quiet = tuple(range(args.views + 1, args.views + 1 + args.quiet_views))
-        settings = dataclasses.replace(settings, member_views=((0, *quiet), None))
         trainable = np.array([c in (id_collection, NON_MUSIC_COLLECTION) or not id_only
                               for c in data.collections])
         started = time.monotonic()

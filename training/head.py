@@ -180,7 +180,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--views", type=int, default=3,
                         help="random listening channels per file, besides the clean view")
     parser.add_argument("--quiet-views", type=int, default=0,
-                        help="quiet versions per file (20-45 dB down, some faded in)")
+                        help="quiet versions per file (10-35 dB down, some faded in)")
     parser.add_argument("--hidden", type=int, default=256, help="hidden units (0: linear head)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--folds", type=int, default=5,
