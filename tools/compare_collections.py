@@ -38,12 +38,7 @@ ROUTES = {  # name -> (train on the id collection only?, settings)
     "+ class balance per collection": (False, HeadSettings(balance_collections=True)),
     "+ label smoothing 0.1": (False, HeadSettings(label_smoothing=0.1)),
     "+ mixup across collections (alpha 0.4)": (False, HeadSettings(mixup_alpha=0.4)),
-    "balance + smoothing + mixup": (False, HeadSettings(balance_collections=True,
-                                                        label_smoothing=0.1, mixup_alpha=0.4)),
     "- within-genre collection directions (8)": (False, HeadSettings(collection_directions=8)),
-    "- collection directions (8) + mixup": (False, HeadSettings(collection_directions=8,
-                                                                 mixup_alpha=0.4)),
-    "- collection directions (3)": (False, HeadSettings(collection_directions=3)),
 }
 SHOWN_GENRES = ("pop", "rock", "reggae", "classical")
 
