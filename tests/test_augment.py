@@ -94,3 +94,17 @@ def test_quiet_version_is_10_to_35_db_down_and_sometimes_fades_in():
         head_db = 20 * np.log10(np.abs(out[:rate_hz // 10]).max() / 0.5)
         faded += head_db < tail_db - 20
     assert 0 < faded < 8
+
+
+def test_narrow_band_version_removes_what_is_above_4_khz():
+    from training.augment import narrow_band_version
+
+    rate_hz = 44100
+    t = np.arange(2 * rate_hz) / rate_hz
+    mix = (0.3 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 9000 * t)).astype(
+        np.float32)
+    out = narrow_band_version(mix, rate_hz, np.random.default_rng(0))
+    spectrum = np.abs(np.fft.rfft(out[rate_hz // 2:]))
+    freqs = np.fft.rfftfreq(out[rate_hz // 2:].size, 1 / rate_hz)
+    at = {f: spectrum[np.argmin(np.abs(freqs - f))] for f in (1000, 9000)}
+    assert at[9000] < 1e-3 * at[1000] and out.dtype == np.float32

@@ -30,7 +30,8 @@ def two_collections(tmp_path_factory):
     code = main(["train-head", str(tmp / "gtzan"), str(tmp / "emotify"), "--no-synthetic",
                  "--name", "two", "--models-dir", str(tmp / "models"), "--work-dir",
                  str(tmp / "work"), "--views", "1", "--epochs", "3", "--folds", "2",
-                 "--hidden", "8", "--max-seconds", "6", "--balance-collections"])
+                 "--hidden", "8", "--max-seconds", "6", "--balance-collections",
+                 "--narrow-views", "1"])
     assert code == 0
     return tmp / "models" / "two"
 
@@ -51,3 +52,6 @@ def test_each_collection_is_held_out_and_reported_per_genre(two_collections):
     assert contract["metrics"]["collections_held_out"] == ["gtzan", "emotify"]
     assert "id_blocks_accuracy_mean" in contract["metrics"]
     assert contract["training"]["balance_collections"] is True
+    assert contract["head"]["members"][1] == {"training_views": [0, 1]}  # narrow: test only
+    narrow = metrics["artist_cv2"]["narrow_summary"]
+    assert set(narrow["recall"]) == {"classical", "pop"} and len(narrow["fold_accuracy"]) == 2

@@ -174,3 +174,16 @@ def quiet_version(samples: np.ndarray, sample_rate_hz: int,
         ramp_db = np.linspace(-30.0, 0.0, min(fade, out.size), dtype=np.float32)
         out[: ramp_db.size] *= 10 ** (ramp_db / 20)
     return out
+
+
+NARROW_LOWPASS_HZ = 4000.0
+PHONE_HIGHPASS_HZ = 300.0
+
+
+def narrow_band_version(samples: np.ndarray, sample_rate_hz: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """The clip band-limited to 4 kHz (an 8-kHz file, AM radio) and, half the time, also
+    high-passed at 300 Hz (a phone line)."""
+    highpass = PHONE_HIGHPASS_HZ if rng.random() < 0.5 else None
+    return band_limit(np.asarray(samples, np.float32), sample_rate_hz, NARROW_LOWPASS_HZ,
+                      highpass)

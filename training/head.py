@@ -71,6 +71,16 @@ def _calibration(cv: dict, target: np.ndarray) -> dict:
             "ece_after": round(after, 4)}
 
 
+def extra_test_views(args: argparse.Namespace) -> dict[str, int]:
+    """Views the folds also test: the first quiet and the first narrow-band version."""
+    tests = {}
+    if args.quiet_views:
+        tests["quiet"] = args.views + 1
+    if args.narrow_views:
+        tests["narrow"] = args.views + args.quiet_views + 1
+    return tests
+
+
 def collection_headline(loco: dict) -> dict:
     """The contract's leave-one-collection-out figures ({} with a single collection)."""
     if not loco["parts"]:
@@ -102,15 +112,15 @@ def train_head(args: argparse.Namespace) -> Path:
     key = hashlib.sha1(json.dumps([encoders, args.seed, args.max_seconds]).encode()).hexdigest()
     data, encoder = embed_items(collections, outputs, encoders, args.views,
                                 Path(args.work_dir) / key[:12], args.seed, args.max_seconds,
-                                args.quiet_views)
+                                args.quiet_views, args.narrow_views)
     quiet = tuple(range(args.views + 1, args.views + 1 + args.quiet_views))
     settings = HeadSettings(hidden_units=args.hidden, epochs=args.epochs, seed=args.seed,
-                            member_views=((0, *quiet), None),  # quiet is clean audio too
+                            member_views=((0, *quiet), tuple(range(args.views + 1)) + quiet
+                                          if args.narrow_views else None),
                             balance_collections=args.balance_collections,
                             label_smoothing=args.label_smoothing, mixup_alpha=args.mixup,
                             collection_directions=args.collection_directions)
-    cv = cross_validate(data, outputs, genres, args.folds, settings,
-                        quiet_view=args.views + 1 if args.quiet_views else None)
+    cv = cross_validate(data, outputs, genres, args.folds, settings, extra_test_views(args))
     calibration = _calibration(cv, data.target)
     _LOGGER.info(format_summary("artist-held-out accuracy", cv["summary"]))
     loco = {"parts": []}
@@ -134,7 +144,8 @@ def train_head(args: argparse.Namespace) -> Path:
         args.name, MODEL_KIND, genres, spec.INPUT_SHAPE, frontend_name=spec.FRONTEND_NAME,
         head=head_section,
         training={**collections.describe(), "views": args.views,
-                  "quiet_views": args.quiet_views, "seed": args.seed,
+                  "quiet_views": args.quiet_views, "narrow_views": args.narrow_views,
+                  "seed": args.seed,
                   "epochs": args.epochs, "folds": cv["plan"],
                   "balance_collections": settings.balance_collections,
                   "label_smoothing": settings.label_smoothing, "mixup_alpha": settings.mixup_alpha,
@@ -181,6 +192,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="random listening channels per file, besides the clean view")
     parser.add_argument("--quiet-views", type=int, default=0,
                         help="quiet versions per file (10-35 dB down, some faded in)")
+    parser.add_argument("--narrow-views", type=int, default=0,
+                        help="narrow-band (4 kHz, some phone-band) versions per file: tested "
+                             "in the folds (a per-genre row), never trained on")
     parser.add_argument("--hidden", type=int, default=256, help="hidden units (0: linear head)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--folds", type=int, default=5,

@@ -113,19 +113,22 @@ def item_collections(collections: Collections) -> list[str]:
 
 def embed_items(collections: Collections, outputs: list[str], encoders: list[dict],
                 views: int, cache_dir: Path, seed: int, max_seconds: float,
-                quiet_views: int = 0):
+                quiet_views: int = 0, narrow_views: int = 0):
     """(PatchData over every folder and view, the patch encoder keras.Model); views
-    1..``views`` are listening channels, the next ``quiet_views`` quiet versions."""
+    1..``views`` are listening channels, then ``quiet_views`` quiet versions, then
+    ``narrow_views`` narrow-band versions."""
     embedder = Embedder(encoders)
     features, owners, view_of, offset = [], [], [], 0
     items = [item for _, folder_items in collections.folders for item in folder_items]
-    kinds = [(v, f"view{v}", False) for v in range(views + 1)] + [
-        (views + q, f"quiet{q}", True) for q in range(1, quiet_views + 1)]
+    kinds = [(v, f"view{v}", "channel", v) for v in range(views + 1)]
+    kinds += [(views + q, f"quiet{q}", "quiet", q) for q in range(1, quiet_views + 1)]
+    kinds += [(views + quiet_views + q, f"narrow{q}", "narrow", q)
+              for q in range(1, narrow_views + 1)]
     for number, (folder, folder_items) in enumerate(collections.folders):
-        for view, name, quiet in kinds:
+        for view, name, kind, index in kinds:
             cache = cache_dir / f"{number}-{folder.name}-{name}.npz"
-            result = embed_collection(folder_items, embedder, view if not quiet else view - views,
-                                      cache, seed, max_seconds, quiet)
+            result = embed_collection(folder_items, embedder, index, cache, seed, max_seconds,
+                                      kind)
             features.append(result["features"])
             owners.append(result["item"] + offset)
             view_of.append(np.full(result["item"].size, view))

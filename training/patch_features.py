@@ -4,8 +4,8 @@ A collection is a folder of ``<label>/<file>`` audio (GTZAN layout). Every file 
 the daemon's 3-s musicnn patches (10 per 30-s clip); a file shorter than one patch (the
 2-3 s gtzan-excerpts) gives one patch whose log-mel frames are repeated to 187. Each patch
 is embedded by one or more musicnn networks (all four outputs kept), clean, through
-random listening channels and in quiet versions (training.augment). Results are cached
-per collection and view.
+random listening channels, in quiet versions and narrow-band (4 kHz) versions
+(training.augment). Results are cached per collection and view.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from models.audio import load_audio
 from models.musicnn.melspec import PATCH_FRAMES, log_mel, patches_from_log_mel
 from models.musicnn.spec import PARAMS
 from models.resample import resample
-from training.augment import apply_channel, quiet_version, random_channel
+from training.augment import apply_channel, narrow_band_version, quiet_version, random_channel
 from training.errors import InputError
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,14 +103,20 @@ class Embedder:
         return np.asarray(self.model.predict_on_batch(patches), dtype=np.float32)
 
 
+VIEW_KINDS = {"quiet": (1000, quiet_version), "narrow": (2000, narrow_band_version)}
+"""Kinds of view besides the random channels: seed offset and the function making them."""
+
+
 def view_patches(item: Item, view: int, seed: int, max_seconds: float,
-                 quiet: bool = False) -> np.ndarray:
-    """Patches of one item: view 0 is clean, view k > 0 a random channel, or with ``quiet``
-    the k-th quiet version (attenuated, maybe faded in); seeded per item."""
+                 kind: str = "channel") -> np.ndarray:
+    """Patches of one item: view 0 is clean, view k > 0 a random channel, or the k-th
+    version of ``kind`` ('quiet': attenuated, maybe faded in; 'narrow': 4-kHz band);
+    seeded per item."""
     samples = load_audio(item.path)[: int(max_seconds * INPUT_RATE_HZ)]
-    if quiet:
-        rng = np.random.default_rng([seed, 1000 + view, zlib.crc32(item.path.name.encode())])
-        samples = quiet_version(samples, INPUT_RATE_HZ, rng)
+    if kind in VIEW_KINDS:
+        offset, make = VIEW_KINDS[kind]
+        rng = np.random.default_rng([seed, offset + view, zlib.crc32(item.path.name.encode())])
+        samples = make(samples, INPUT_RATE_HZ, rng)
     elif view > 0:
         rng = np.random.default_rng([seed, view, zlib.crc32(item.path.name.encode())])
         samples = apply_channel(samples, INPUT_RATE_HZ, random_channel(rng), rng)
@@ -119,14 +125,14 @@ def view_patches(item: Item, view: int, seed: int, max_seconds: float,
 
 def embed_collection(items: list[Item], embedder: Embedder, view: int, cache: Path,
                      seed: int = 0, max_seconds: float = 30.0,
-                     quiet: bool = False) -> dict[str, np.ndarray]:
+                     kind: str = "channel") -> dict[str, np.ndarray]:
     """{'features', 'item'} of every patch of ``items`` in one view, cached in ``cache``."""
     if cache.is_file():
         with np.load(cache) as data:
             return {key: data[key] for key in data.files}
     per_item, item_index = [], []
     for index, item in enumerate(tqdm(items, desc=cache.stem, unit="file", leave=False)):
-        patches = view_patches(item, view, seed, max_seconds, quiet)
+        patches = view_patches(item, view, seed, max_seconds, kind)
         per_item.append(embedder(patches))
         item_index.extend([index] * patches.shape[0])
     result = {"features": np.concatenate(per_item), "item": np.asarray(item_index)}

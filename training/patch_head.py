@@ -167,16 +167,18 @@ def item_logits(head, data: PatchData, items: np.ndarray, view: int = 0) -> np.n
 
 
 def cross_validate(data: PatchData, outputs: list[str], genres: list[str], k: int,
-                   settings: HeadSettings, quiet_view: int | None = None) -> dict:
+                   settings: HeadSettings, extra_tests: dict[str, int] | None = None) -> dict:
     """Artist-held-out folds: metrics per fold, summary, out-of-fold clean logits.
 
     Tests are the clean view and, where they exist, view 1 (a random listening channel)
-    and ``quiet_view`` (a quiet version) of the held-out items.
+    and each of ``extra_tests`` (name -> view, e.g. {'quiet': 4}) of the held-out items.
     """
     plan = artist_folds(data.labels, data.clip_ids, k, data.artists)
     out_of_fold = np.zeros((len(data.labels), len(outputs)), dtype=np.float32)
     channel_logits = np.zeros_like(out_of_fold)
-    clean, channel, quiet = [], [], []
+    extra_tests = extra_tests or {}
+    clean, channel = [], []
+    extra: dict[str, list[dict]] = {name: [] for name in extra_tests}
     for fold in range(k):
         test = np.flatnonzero(plan.fold_of_item == fold)
         train = np.isin(data.item, test, invert=True)
@@ -185,21 +187,21 @@ def cross_validate(data: PatchData, outputs: list[str], genres: list[str], k: in
         out_of_fold[test] = item_logits(head, data, test)
         clean.append(item_metrics(data.target[test], out_of_fold[test].argmax(1), outputs,
                                   genres))
-        if data.view.max() > 0 and quiet_view != 1:
+        if data.view.max() > 0 and 1 not in extra_tests.values():
             channel_logits[test] = item_logits(head, data, test, view=1)
             channel.append(item_metrics(data.target[test], channel_logits[test].argmax(1),
                                         outputs, genres))
-        if quiet_view is not None:
-            quiet.append(item_metrics(data.target[test], item_logits(
-                head, data, test, view=quiet_view).argmax(1), outputs, genres))
+        for name, view in extra_tests.items():
+            extra[name].append(item_metrics(data.target[test], item_logits(
+                head, data, test, view=view).argmax(1), outputs, genres))
         _LOGGER.info("fold %d/%d: %d test items, accuracy %.3f", fold + 1, k, test.size,
                      clean[-1]["accuracy"])
     result = {"plan": plan.describe(), "folds": clean, "summary": summarise(clean, genres),
               "out_of_fold_logits": out_of_fold}
     if channel:
         result["channel_summary"] = summarise(channel, genres)
-    if quiet:
-        result["quiet_summary"] = summarise(quiet, genres)
+    for name, results in extra.items():
+        result[f"{name}_summary"] = summarise(results, genres)
     return result
 
 
