@@ -57,8 +57,8 @@ def route_figures(result: dict, id_collection: str | None, genres: list[str]) ->
 
 
 def shipped_row(model_dir: Path, data, outputs: list[str], genres: list[str],
-                id_collection: str | None) -> dict:
-    """A shipped model's head on the collections it never heard (clean view, no training)."""
+                id_collection: str | None, view: int = 0) -> dict:
+    """A shipped model's head on the collections it never heard (``view``, no training)."""
     from models.loader import load_artifact
     from models.patch_head import stage_models
     from training.collection_yardstick import HeldOutPart, report, score_part
@@ -73,7 +73,7 @@ def shipped_row(model_dir: Path, data, outputs: list[str], genres: list[str],
     for name in dict.fromkeys(c for c in data.collections
                               if c not in (id_collection, NON_MUSIC_COLLECTION)):
         part = HeldOutPart(name, name, np.flatnonzero(of_item == name))
-        logits = item_logits(head, data, part.test)
+        logits = item_logits(head, data, part.test, view)
         results.append(score_part(part, logits, data.target, set(range(len(outputs))),
                                   outputs, genres))
     return report(results, genres)
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default="runs/train-head")
     parser.add_argument("--views", type=int, default=3)
     parser.add_argument("--quiet-views", type=int, default=0)
+    parser.add_argument("--narrow-views", type=int, default=0)
+    parser.add_argument("--shipped-view", type=int, default=0,
+                        help="the view --shipped is scored on (e.g. the first narrow-band)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--routes", default="",
                         help="comma-separated route numbers (1-based; 'none': only --shipped)")
@@ -116,16 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     outputs = collections.genres + (["no_music"] if collections.has_no_music else [])
     key = hashlib.sha1(json.dumps([encoders, 0, 30.0]).encode()).hexdigest()[:12]
     data, _ = embed_items(collections, outputs, encoders, args.views,
-                          Path(args.work_dir) / key, 0, 30.0, args.quiet_views)
+                          Path(args.work_dir) / key, 0, 30.0, args.quiet_views,
+                          args.narrow_views)
     id_collection = next((c for c, i in zip(data.collections, data.clip_ids, strict=True)
                           if i is not None), None)
     chosen = ([int(n) - 1 for n in args.routes.split(",") if n != "none"] if args.routes
               else range(len(ROUTES)))
     rows, results = [], {}
     if args.shipped:
-        result = shipped_row(args.shipped, data, outputs, collections.genres, id_collection)
+        result = shipped_row(args.shipped, data, outputs, collections.genres, id_collection,
+                             args.shipped_view)
         figures = {**route_figures(result, id_collection, collections.genres), "seconds": 0.0}
-        rows.append((f"{args.shipped.name} as shipped (other collections only)", figures))
+        rows.append((f"{args.shipped.name} as shipped (other collections only, view "
+                     f"{args.shipped_view})", figures))
         results[rows[-1][0]] = {"figures": figures, "report": result}
     for index in chosen:
         name, (id_only, settings) = list(ROUTES.items())[index]
