@@ -20,6 +20,7 @@ from daemon.smoother import SmoothingConfig
 from daemon.sources import SOURCE_KINDS, SourceConfig
 from daemon.yamlsafe import load_yaml, one_line
 from models.loader import RUNTIMES
+from models.outcome import SILENCE_RMS_DBFS
 from models.precision import PRECISIONS, runtime_precision_error
 from models.shipped import DEFAULT_MODEL_DIR
 
@@ -73,7 +74,7 @@ class WindowConfig:
     hop_seconds: float = 2.0
     """Seconds between classifications (rounded to the front-end's steps: whole BFFT time
     bins, or whole 2.992-s patches for patch-head models)."""
-    silence_rms_dbfs: float = -50.0
+    silence_rms_dbfs: float = SILENCE_RMS_DBFS
     """Windows whose newest hop is quieter than this RMS (dB re full scale) are 'silent'."""
 
     def validate(self, path: str) -> None:

@@ -15,7 +15,9 @@ import numpy as np
 NO_MUSIC_THRESHOLD = 0.5
 """A window whose no-music probability reaches this is reported as no music."""
 SILENCE_RMS_DBFS = -50.0
-"""Default level below which a window is silent (the daemon's silence_rms_dbfs default)."""
+"""Default level below which a window is silent (the daemon's silence_rms_dbfs default).
+Not lower: below about -50 dBFS the shipped model calls most music "no music" (a GTZAN
+classical clip 30 dB down, -58 dBFS: p(no music) 0.87), and "silent" is the truer word."""
 
 
 @dataclass(frozen=True)

@@ -79,3 +79,32 @@ def test_split_outputs_renormalises_genres_and_returns_no_music():
     assert same[0].tolist() == pytest.approx([0.3, 0.7]) and none.tolist() == [0.0]
     with pytest.raises(ValueError, match="4 outputs for 2 labels"):
         split_outputs(np.zeros((1, 4)), 2)
+
+
+def test_quiet_version_is_10_to_35_db_down_and_sometimes_fades_in():
+    from training.augment import quiet_version
+
+    rate_hz = 44100
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(20 * rate_hz) / rate_hz)).astype(np.float32)
+    faded = 0
+    for seed in range(8):
+        out = quiet_version(tone, rate_hz, np.random.default_rng(seed))
+        tail_db = 20 * np.log10(np.abs(out[-rate_hz:]).max() / 0.5)
+        assert -35.1 <= tail_db <= -9.9 and out.dtype == np.float32
+        head_db = 20 * np.log10(np.abs(out[:rate_hz // 10]).max() / 0.5)
+        faded += head_db < tail_db - 20
+    assert 0 < faded < 8
+
+
+def test_narrow_band_version_removes_what_is_above_4_khz():
+    from training.augment import narrow_band_version
+
+    rate_hz = 44100
+    t = np.arange(2 * rate_hz) / rate_hz
+    mix = (0.3 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 9000 * t)).astype(
+        np.float32)
+    out = narrow_band_version(mix, rate_hz, np.random.default_rng(0))
+    spectrum = np.abs(np.fft.rfft(out[rate_hz // 2:]))
+    freqs = np.fft.rfftfreq(out[rate_hz // 2:].size, 1 / rate_hz)
+    at = {f: spectrum[np.argmin(np.abs(freqs - f))] for f in (1000, 9000)}
+    assert at[9000] < 1e-3 * at[1000] and out.dtype == np.float32

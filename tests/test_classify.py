@@ -25,12 +25,12 @@ def test_long_song_skips_intro_and_outro():
     assert images.shape == (2, 224, 224, 3) and images.dtype == np.uint8
 
 
-def test_short_song_is_padded_with_a_warning(caplog):
+def test_short_song_is_looped_to_a_window_with_a_warning(caplog):
     samples = np.zeros(10 * RATE_HZ, dtype=np.float32)
     with caplog.at_level(logging.WARNING):
         starts, images = slice_images(samples, 30.0, "short.wav")
     assert starts == [0] and images.shape[0] == 1
-    assert "zero-padded" in caplog.text
+    assert "looped to one window" in caplog.text
 
 
 def test_hop_seconds_overlaps_slices():

@@ -155,3 +155,35 @@ def apply_channel(samples: np.ndarray, sample_rate_hz: int, channel: Channel,
         out = add_noise(out, channel.snr_db, rng)
     out = out * np.float32(10 ** (channel.gain_db / 20))
     return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+QUIET_GAIN_DB = (-35.0, -10.0)
+"""Attenuation range of a quiet view: soft music (solo piano, strings at -45 to -35 dBFS)
+and low line-in. (-45..-20 dB took GTZAN music below -65 dBFS, into the non-music
+floors, and cost non-music recall: 0.82.)"""
+FADE_IN_SECONDS = (3.0, 15.0)
+
+
+def quiet_version(samples: np.ndarray, sample_rate_hz: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """The clip attenuated by 10-35 dB and, half the time, faded in from a further -30 dB."""
+    out = np.asarray(samples, dtype=np.float32) * np.float32(
+        10 ** (rng.uniform(*QUIET_GAIN_DB) / 20))
+    if rng.random() < 0.5:
+        fade = int(rng.uniform(*FADE_IN_SECONDS) * sample_rate_hz)
+        ramp_db = np.linspace(-30.0, 0.0, min(fade, out.size), dtype=np.float32)
+        out[: ramp_db.size] *= 10 ** (ramp_db / 20)
+    return out
+
+
+NARROW_LOWPASS_HZ = 4000.0
+PHONE_HIGHPASS_HZ = 300.0
+
+
+def narrow_band_version(samples: np.ndarray, sample_rate_hz: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """The clip band-limited to 4 kHz (an 8-kHz file, AM radio) and, half the time, also
+    high-passed at 300 Hz (a phone line)."""
+    highpass = PHONE_HIGHPASS_HZ if rng.random() < 0.5 else None
+    return band_limit(np.asarray(samples, np.float32), sample_rate_hz, NARROW_LOWPASS_HZ,
+                      highpass)

@@ -14,7 +14,7 @@ from models.bfft import DEFAULT_PARAMS
 from models.features import BfftExtractor, FeatureExtractor, make_extractor
 from models.outcome import NO_MUSIC_THRESHOLD, SILENCE_RMS_DBFS, rms_dbfs, split_outputs
 from training.metrics import vote
-from training.slicing import MIN_PAD_SECONDS, plan_slices
+from training.slicing import MIN_PAD_SECONDS, loop_to_window, plan_slices
 from training.stream_slicer import StreamSlicer, Window
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,8 +42,10 @@ def slice_images(samples: np.ndarray, hop_seconds: float, source: str,
     if not plan.starts:
         raise AudioDecodeError(source, "no audio samples")
     if plan.padded and samples.shape[0] < MIN_PAD_SECONDS * rate_hz:
-        _LOGGER.warning("%s is %.1f s, shorter than one window: classified on zero-padded audio",
-                        source, samples.shape[0] / rate_hz)
+        _LOGGER.warning("%s is %.1f s, shorter than one window: classified on the file "
+                        "looped to one window", source, samples.shape[0] / rate_hz)
+    if plan.padded:
+        samples = loop_to_window(samples, window)
     extractor = extractor or BfftExtractor(DEFAULT_PARAMS)
     images = np.stack([extractor.offline(samples[s:s + window]) for s in plan.starts])
     return list(plan.starts), images
@@ -120,7 +122,7 @@ def classify_song(loaded, path: str, hop_seconds: float = 30.0,
     if "://" not in path and not Path(path).is_file():
         raise AudioDecodeError(path, "no such file")
     info = probe_stream(path)
-    slicer = StreamSlicer(hop_samples_for(hop_seconds))
+    slicer = StreamSlicer(hop_samples_for(hop_seconds), loop_short=True)
     batcher = _SliceBatcher(loaded, make_extractor(loaded.contract.frontend_name,
                                                    loaded.contract.frontend_params))
     with tqdm(total=info.duration_seconds, desc=Path(path).name[-30:], unit="s", leave=False,
@@ -135,8 +137,8 @@ def classify_song(loaded, path: str, hop_seconds: float = 30.0,
         raise AudioDecodeError(path, "no audio samples")
     if slicer.plan is not None and slicer.plan.padded and \
             slicer.n_samples < MIN_PAD_SECONDS * rate_hz:
-        _LOGGER.warning("%s is %.1f s, shorter than one window: classified on zero-padded audio",
-                        path, slicer.n_samples / rate_hz)
+        _LOGGER.warning("%s is %.1f s, shorter than one window: classified on the file "
+                        "looped to one window", path, slicer.n_samples / rate_hz)
     return song_result(path, batcher.starts, np.concatenate(batcher.outputs),
                        np.array(batcher.levels_dbfs), slicer.n_samples, list(loaded.labels),
                        silence_dbfs)

@@ -5,7 +5,10 @@ optional --nonmusic folder holds speech, animals, noise (label "no music", never
 to which synthetic silence, hiss, hum and noise are added. Every 3-s patch of every file
 is embedded clean and through --views random listening channels; artist-held-out folds
 (training.yardstick) report accuracy with its spread and per genre, and fit the
-calibration temperature; then the head is fitted on everything and the artifact written.
+calibration temperature; with two or more collections (folders; folders of GTZAN-style
+ids are one), leave-one-collection-out parts (training.collection_yardstick) report
+per-genre recall per held-out part and pooled, macro recall and the worst genre; then the
+head is fitted on everything and the artifact written.
 """
 
 from __future__ import annotations
@@ -19,10 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
+from training.collection_yardstick import (
+    NON_MUSIC_COLLECTION,
+    format_report,
+    leave_one_collection_out,
+)
 from training.errors import InputError
 from training.head_data import collect_items, embed_items
 from training.patch_head import (
     HeadSettings,
+    collection_codes,
     cross_validate,
     expected_calibration_error,
     fit_head,
@@ -62,6 +71,31 @@ def _calibration(cv: dict, target: np.ndarray) -> dict:
             "ece_after": round(after, 4)}
 
 
+def extra_test_views(args: argparse.Namespace) -> dict[str, int]:
+    """Views the folds also test: the first quiet and the first narrow-band version."""
+    tests = {}
+    if args.quiet_views:
+        tests["quiet"] = args.views + 1
+    if args.narrow_views:
+        tests["narrow"] = args.views + args.quiet_views + 1
+    return tests
+
+
+def collection_headline(loco: dict) -> dict:
+    """The contract's leave-one-collection-out figures ({} with a single collection)."""
+    if not loco["parts"]:
+        return {}
+    pooled = loco["pooled"]
+    headline = {"collection_macro_recall": round(pooled["macro_recall"], 4),
+                "collection_worst_genre": pooled["worst_genre"],
+                "collection_worst_recall": round(pooled["worst_recall"], 4),
+                "collections_held_out": list(loco["collections"])}
+    if "id_blocks" in loco:
+        headline["id_blocks_accuracy_mean"] = round(loco["id_blocks"]["accuracy_mean"], 4)
+        headline["id_blocks_accuracy_std"] = round(loco["id_blocks"]["accuracy_std"], 4)
+    return headline
+
+
 def train_head(args: argparse.Namespace) -> Path:
     """Embed, cross-validate, calibrate, fit on everything, save; returns the folder."""
     from models.artifact import contract_for, save_artifact
@@ -77,12 +111,27 @@ def train_head(args: argparse.Namespace) -> Path:
     outputs = genres + ([NO_MUSIC] if collections.has_no_music else [])
     key = hashlib.sha1(json.dumps([encoders, args.seed, args.max_seconds]).encode()).hexdigest()
     data, encoder = embed_items(collections, outputs, encoders, args.views,
-                                Path(args.work_dir) / key[:12], args.seed, args.max_seconds)
-    settings = HeadSettings(hidden_units=args.hidden, epochs=args.epochs, seed=args.seed)
-    cv = cross_validate(data, outputs, genres, args.folds, settings)
+                                Path(args.work_dir) / key[:12], args.seed, args.max_seconds,
+                                args.quiet_views, args.narrow_views)
+    quiet = tuple(range(args.views + 1, args.views + 1 + args.quiet_views))
+    settings = HeadSettings(hidden_units=args.hidden, epochs=args.epochs, seed=args.seed,
+                            member_views=((0, *quiet), tuple(range(args.views + 1)) + quiet
+                                          if args.narrow_views else None),
+                            balance_collections=args.balance_collections,
+                            label_smoothing=args.label_smoothing, mixup_alpha=args.mixup,
+                            collection_directions=args.collection_directions)
+    cv = cross_validate(data, outputs, genres, args.folds, settings, extra_test_views(args))
     calibration = _calibration(cv, data.target)
     _LOGGER.info(format_summary("artist-held-out accuracy", cv["summary"]))
-    head = fit_head(data.features, data.target[data.item], data.view, len(outputs), settings)
+    loco = {"parts": []}
+    if len(set(data.collections) - {NON_MUSIC_COLLECTION}) > 1:
+        loco = leave_one_collection_out(data, outputs, genres, args.folds, settings)
+        for line in format_report(loco):
+            _LOGGER.info(line)
+    else:
+        _LOGGER.info("one collection: no leave-one-collection-out report")
+    head = fit_head(data.features, data.target[data.item], data.view, len(outputs), settings,
+                    collection_codes(data)[data.item])
     model = build_window_model(encoder, head, calibration["temperature"])
     head_section = {"encoders": encoders, "n_features": int(data.features.shape[1]),
                     "head": f"mlp-{args.hidden}" if args.hidden else "linear",
@@ -94,15 +143,22 @@ def train_head(args: argparse.Namespace) -> Path:
     contract = contract_for(
         args.name, MODEL_KIND, genres, spec.INPUT_SHAPE, frontend_name=spec.FRONTEND_NAME,
         head=head_section,
-        training={**collections.describe(), "views": args.views, "seed": args.seed,
+        training={**collections.describe(), "views": args.views,
+                  "quiet_views": args.quiet_views, "narrow_views": args.narrow_views,
+                  "seed": args.seed,
                   "epochs": args.epochs, "folds": cv["plan"],
+                  "balance_collections": settings.balance_collections,
+                  "label_smoothing": settings.label_smoothing, "mixup_alpha": settings.mixup_alpha,
+                  "collection_directions": settings.collection_directions,
                   "seconds": round(time.monotonic() - started, 1)},
         metrics={"artist_cv_accuracy_mean": round(cv["summary"]["accuracy_mean"], 4),
                  "artist_cv_accuracy_std": round(cv["summary"]["accuracy_std"], 4),
                  "artist_cv_min_recall": round(cv["summary"]["min_recall"], 4),
-                 **calibration})
+                 **collection_headline(loco), **calibration})
     folder = save_artifact(model, Path(args.models_dir) / args.name, contract)
     store_metrics(folder, f"artist_cv{args.folds}", {**cv, "calibration": calibration})
+    if loco["parts"]:
+        store_metrics(folder, "leave_one_collection_out", loco)
     write_figures(folder, f"artist_cv{args.folds}",
                   np.array(cv["summary"]["confusion_matrix"]), outputs)
     return folder
@@ -134,9 +190,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"musicnn networks and outputs (default {DEFAULT_ENCODERS})")
     parser.add_argument("--views", type=int, default=3,
                         help="random listening channels per file, besides the clean view")
+    parser.add_argument("--quiet-views", type=int, default=0,
+                        help="quiet versions per file (10-35 dB down, some faded in)")
+    parser.add_argument("--narrow-views", type=int, default=0,
+                        help="narrow-band (4 kHz, some phone-band) versions per file: tested "
+                             "in the folds (a per-genre row), never trained on")
     parser.add_argument("--hidden", type=int, default=256, help="hidden units (0: linear head)")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--folds", type=int, default=5, help="artist-held-out folds")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="artist-held-out folds (and clip-id blocks held out per collection)")
+    parser.add_argument("--balance-collections", action="store_true",
+                        help="split each genre's weight equally between its collections")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--collection-directions", type=int, default=0,
+                        help="project out up to N directions along which collections differ "
+                             "within a genre (0: off)")
+    parser.add_argument("--mixup", type=float, default=0.0,
+                        help="mixup across collections: Beta(a, a) with this a (0: off)")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="use at most this much of each file")
     parser.add_argument("--seed", type=int, default=0)

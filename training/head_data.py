@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from models.audio import ffmpeg_binary
+from training.collection_yardstick import NON_MUSIC_COLLECTION, collection_names
 from training.errors import InputError
 from training.nonmusic import SYNTHETIC_KINDS, synthetic_nonmusic
 from training.patch_features import (
@@ -98,16 +99,36 @@ def collect_items(music_dirs: list[str], nonmusic: list[str], work_dir: Path,
     return Collections(folders, genres)
 
 
+def item_collections(collections: Collections) -> list[str]:
+    """Collection of every item, folder by folder (non-music folders: one apart)."""
+    music = [(folder, items) for folder, items in collections.folders
+             if not all(item.label == NO_MUSIC_LABEL for item in items)]
+    names = collection_names([folder.name for folder, _ in music],
+                              [all(item.clip_id is not None for item in items)
+                               for _, items in music])
+    of_folder = dict(zip([id(items) for _, items in music], names, strict=True))
+    return [of_folder.get(id(items), NON_MUSIC_COLLECTION)
+            for _, items in collections.folders for _ in items]
+
+
 def embed_items(collections: Collections, outputs: list[str], encoders: list[dict],
-                views: int, cache_dir: Path, seed: int, max_seconds: float):
-    """(PatchData over every folder and view, the patch encoder keras.Model)."""
+                views: int, cache_dir: Path, seed: int, max_seconds: float,
+                quiet_views: int = 0, narrow_views: int = 0):
+    """(PatchData over every folder and view, the patch encoder keras.Model); views
+    1..``views`` are listening channels, then ``quiet_views`` quiet versions, then
+    ``narrow_views`` narrow-band versions."""
     embedder = Embedder(encoders)
     features, owners, view_of, offset = [], [], [], 0
     items = [item for _, folder_items in collections.folders for item in folder_items]
+    kinds = [(v, f"view{v}", "channel", v) for v in range(views + 1)]
+    kinds += [(views + q, f"quiet{q}", "quiet", q) for q in range(1, quiet_views + 1)]
+    kinds += [(views + quiet_views + q, f"narrow{q}", "narrow", q)
+              for q in range(1, narrow_views + 1)]
     for number, (folder, folder_items) in enumerate(collections.folders):
-        for view in range(views + 1):
-            cache = cache_dir / f"{number}-{folder.name}-view{view}.npz"
-            result = embed_collection(folder_items, embedder, view, cache, seed, max_seconds)
+        for view, name, kind, index in kinds:
+            cache = cache_dir / f"{number}-{folder.name}-{name}.npz"
+            result = embed_collection(folder_items, embedder, index, cache, seed, max_seconds,
+                                      kind)
             features.append(result["features"])
             owners.append(result["item"] + offset)
             view_of.append(np.full(result["item"].size, view))
@@ -116,7 +137,8 @@ def embed_items(collections: Collections, outputs: list[str], encoders: list[dic
         features=np.concatenate(features), item=np.concatenate(owners),
         view=np.concatenate(view_of),
         target=np.array([outputs.index(item.label) for item in items]),
-        clip_ids=[item.clip_id for item in items], labels=[item.label for item in items])
+        clip_ids=[item.clip_id for item in items], labels=[item.label for item in items],
+        artists=[item.artist for item in items], collections=item_collections(collections))
     _LOGGER.info("%d files, %d patches per view, %d features per patch", len(items),
                  int(np.sum(data.view == 0)), data.features.shape[1])
     return data, embedder.model

@@ -15,6 +15,12 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
+from training.head_recipe import (
+    balanced_weights,
+    collection_directions,
+    mixup_across,
+    remove_directions,
+)
 from training.yardstick import artist_folds, item_metrics, summarise
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,6 +41,10 @@ class PatchData:
     clip_ids: list[int | None]
     labels: list[str]
     """(n_items,) label text of each item."""
+    artists: list[str | None] | None = None
+    """(n_items,) artist of each item where its folder's metadata names one."""
+    collections: list[str] | None = None
+    """(n_items,) collection of each item (training.collection_yardstick)."""
 
 
 @dataclass(frozen=True)
@@ -51,25 +61,46 @@ class HeadSettings:
     member_views: tuple[tuple[int, ...] | None, ...] = ((0,), None)
     """One head per entry, trained on those views (None: every view); their logits are
     averaged. The default pairs a clean-audio head with a listening-channel one."""
+    balance_collections: bool = False
+    """Split each output's weight equally between the collections that hold it."""
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
+    """> 0: every epoch, mix each music patch with one of another collection."""
+    collection_directions: int = 0
+    """> 0: at most this many directions along which collections differ within a genre
+    are projected out of the standardised features (folded into the first layer)."""
 
 
 def fit_head(features: np.ndarray, targets: np.ndarray, views: np.ndarray, n_outputs: int,
-             settings: HeadSettings):
-    """A trained patch head (keras.Model: features -> logits averaged over its members)."""
+             settings: HeadSettings, groups: np.ndarray | None = None):
+    """A trained patch head (keras.Model: features -> logits averaged over its members);
+    ``groups``: each sample's collection index (-1 non-music), for the collection options."""
     from models.patch_head import average_heads
 
+    groups = np.zeros(views.size, int) if groups is None else groups
     members = []
     for index, member_views in enumerate(settings.member_views):
         chosen = np.ones(views.size, bool) if member_views is None else np.isin(views,
                                                                                  member_views)
-        members.append(_fit_member(features[chosen], targets[chosen], n_outputs, settings,
-                                   settings.seed + index))
+        members.append(_fit_member(features[chosen], targets[chosen], groups[chosen],
+                                   n_outputs, settings, settings.seed + index))
     return average_heads(members)
 
 
-def _fit_member(features: np.ndarray, targets: np.ndarray, n_outputs: int,
-                settings: HeadSettings, seed: int):
-    """One member head, trained with class-balanced weights."""
+def collection_codes(data: PatchData) -> np.ndarray:
+    """(n_items,) collection index of each item, -1 for non-music (0 without collections)."""
+    from training.collection_yardstick import NON_MUSIC_COLLECTION
+
+    if data.collections is None:
+        return np.zeros(len(data.labels), int)
+    names = list(dict.fromkeys(data.collections))
+    return np.array([-1 if c == NON_MUSIC_COLLECTION else names.index(c)
+                     for c in data.collections])
+
+
+def _fit_member(features: np.ndarray, targets: np.ndarray, groups: np.ndarray,
+                n_outputs: int, settings: HeadSettings, seed: int):
+    """One member head, trained with class-balanced weights (and the collection options)."""
     import keras
 
     from models.patch_head import build_patch_head
@@ -82,22 +113,49 @@ def _fit_member(features: np.ndarray, targets: np.ndarray, n_outputs: int,
                                 l2=settings.l2, name=name)
 
     mean, variance = features.mean(axis=0), features.var(axis=0) + 1e-6
+    directions = np.zeros((features.shape[1], 0), np.float32)
+    if settings.collection_directions:
+        scale = np.sqrt(variance)
+        directions = collection_directions((features - mean) / scale, targets, groups,
+                                           settings.collection_directions)
+        features = mean + scale * remove_directions((features - mean) / scale, directions)
     head = build(mean, variance)
-    head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    weights = _balanced_weights(targets, n_outputs)
-    head.fit(features, targets, sample_weight=weights, batch_size=settings.batch_size,
-             epochs=settings.epochs, shuffle=True, verbose=0)
+    weights = balanced_weights(targets, n_outputs,
+                               groups if settings.balance_collections else None)
+    if settings.label_smoothing or settings.mixup_alpha:
+        _fit_soft(head, features, targets, weights, groups, n_outputs, settings, seed)
+    else:
+        head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        head.fit(features, targets, sample_weight=weights, batch_size=settings.batch_size,
+                 epochs=settings.epochs, shuffle=True, verbose=0)
     fitted = build(mean, variance)  # the same head without optimizer state
     fitted.set_weights(head.get_weights())
+    if directions.shape[1]:  # the projection folded into the first dense layer: no cost
+        first = fitted.get_layer("hidden" if settings.hidden_units else "logits")
+        kernel, bias = first.get_weights()
+        first.set_weights([remove_directions(kernel.T, directions).T, bias])
     return fitted
 
 
-def _balanced_weights(targets: np.ndarray, n_outputs: int) -> np.ndarray:
-    """Per-sample weights giving every output the same total weight."""
-    counts = np.bincount(targets, minlength=n_outputs).astype(np.float64)
-    per_class = np.where(counts > 0, targets.size / (n_outputs * np.maximum(counts, 1)), 0.0)
-    return per_class[targets].astype(np.float32)
+def _fit_soft(head, features: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+              groups: np.ndarray, n_outputs: int, settings: HeadSettings, seed: int) -> None:
+    """Fit on one-hot targets with label smoothing and/or mixup across collections."""
+    import keras
+
+    head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                 loss=keras.losses.CategoricalCrossentropy(
+                     from_logits=True, label_smoothing=settings.label_smoothing))
+    onehot = np.eye(n_outputs, dtype=np.float32)[targets]
+    if not settings.mixup_alpha or np.unique(groups[groups >= 0]).size < 2:
+        head.fit(features, onehot, sample_weight=weights, batch_size=settings.batch_size,
+                 epochs=settings.epochs, shuffle=True, verbose=0)
+        return
+    rng = np.random.default_rng(seed)
+    for _ in range(settings.epochs):
+        mixed = mixup_across(features, onehot, weights, groups, settings.mixup_alpha, rng)
+        head.fit(mixed[0], mixed[1], sample_weight=mixed[2], batch_size=settings.batch_size,
+                 epochs=1, shuffle=True, verbose=0)
 
 
 def item_logits(head, data: PatchData, items: np.ndarray, view: int = 0) -> np.ndarray:
@@ -109,34 +167,41 @@ def item_logits(head, data: PatchData, items: np.ndarray, view: int = 0) -> np.n
 
 
 def cross_validate(data: PatchData, outputs: list[str], genres: list[str], k: int,
-                   settings: HeadSettings) -> dict:
+                   settings: HeadSettings, extra_tests: dict[str, int] | None = None) -> dict:
     """Artist-held-out folds: metrics per fold, summary, out-of-fold clean logits.
 
-    Tests are the clean view and, where it exists, view 1 (a random listening channel) of
-    the held-out items.
+    Tests are the clean view and, where they exist, view 1 (a random listening channel)
+    and each of ``extra_tests`` (name -> view, e.g. {'quiet': 4}) of the held-out items.
     """
-    plan = artist_folds(data.labels, data.clip_ids, k)
+    plan = artist_folds(data.labels, data.clip_ids, k, data.artists)
     out_of_fold = np.zeros((len(data.labels), len(outputs)), dtype=np.float32)
     channel_logits = np.zeros_like(out_of_fold)
+    extra_tests = extra_tests or {}
     clean, channel = [], []
+    extra: dict[str, list[dict]] = {name: [] for name in extra_tests}
     for fold in range(k):
         test = np.flatnonzero(plan.fold_of_item == fold)
         train = np.isin(data.item, test, invert=True)
         head = fit_head(data.features[train], data.target[data.item[train]], data.view[train],
-                        len(outputs), settings)
+                        len(outputs), settings, collection_codes(data)[data.item[train]])
         out_of_fold[test] = item_logits(head, data, test)
         clean.append(item_metrics(data.target[test], out_of_fold[test].argmax(1), outputs,
                                   genres))
-        if data.view.max() > 0:
+        if data.view.max() > 0 and 1 not in extra_tests.values():
             channel_logits[test] = item_logits(head, data, test, view=1)
             channel.append(item_metrics(data.target[test], channel_logits[test].argmax(1),
                                         outputs, genres))
+        for name, view in extra_tests.items():
+            extra[name].append(item_metrics(data.target[test], item_logits(
+                head, data, test, view=view).argmax(1), outputs, genres))
         _LOGGER.info("fold %d/%d: %d test items, accuracy %.3f", fold + 1, k, test.size,
                      clean[-1]["accuracy"])
     result = {"plan": plan.describe(), "folds": clean, "summary": summarise(clean, genres),
               "out_of_fold_logits": out_of_fold}
     if channel:
         result["channel_summary"] = summarise(channel, genres)
+    for name, results in extra.items():
+        result[f"{name}_summary"] = summarise(results, genres)
     return result
 
 

@@ -4,12 +4,14 @@
   into consecutive windows; a shorter song is cut from its start;
 * a last piece shorter than a window is dropped;
 * a file of 29 s up to one window is zero-padded to one window; a shorter file is too short
-  (``classify`` may still pad it, with ``allow_short``).
+  (``classify`` takes it with ``allow_short`` and loops it to one window: ``loop_to_window``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from models.bfft import DEFAULT_PARAMS
 
@@ -55,6 +57,14 @@ def plan_slices(
         first, end = edge_samples, n_samples - edge_samples
     starts = tuple(range(first, end - window_samples + 1, hop_samples))
     return SlicePlan(starts=starts, skipped_edges=skipped)
+
+
+def loop_to_window(samples: np.ndarray, window_samples: int) -> np.ndarray:
+    """A file shorter than a window, repeated end to end to fill it: every patch of the
+    window then holds audio, so the pooled verdict is the music's, not the padding's."""
+    if samples.size == 0 or samples.size >= window_samples:
+        return samples[:window_samples]
+    return np.resize(samples, window_samples).astype(samples.dtype, copy=False)
 
 
 def source_stem(name: str) -> str:

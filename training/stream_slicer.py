@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from models.bfft import DEFAULT_PARAMS
-from training.slicing import SKIP_EDGE_SECONDS, SKIP_MIN_SONG_SECONDS, SlicePlan, plan_slices
+from training.slicing import (
+    SKIP_EDGE_SECONDS,
+    SKIP_MIN_SONG_SECONDS,
+    SlicePlan,
+    loop_to_window,
+    plan_slices,
+)
 
 Window = tuple[int, np.ndarray]
 """(start sample, the window's samples) at the contract rate."""
@@ -23,7 +29,7 @@ class StreamSlicer:
 
     def __init__(self, hop_samples: int, window_samples: int = DEFAULT_PARAMS.window_samples,
                  sample_rate_hz: int = DEFAULT_PARAMS.sample_rate_hz,
-                 allow_short: bool = True) -> None:
+                 allow_short: bool = True, loop_short: bool = False) -> None:
         if hop_samples <= 0 or window_samples <= 0:
             raise ValueError(f"window and hop must be positive, got {window_samples}, "
                              f"{hop_samples}")
@@ -31,6 +37,8 @@ class StreamSlicer:
         self.window_samples = window_samples
         self.sample_rate_hz = sample_rate_hz
         self.allow_short = allow_short
+        self.loop_short = loop_short
+        """A file shorter than a window is looped to fill it (else zero-padded later)."""
         self.n_samples = 0
         """Samples seen so far (the whole length after :meth:`finish`)."""
         self.plan: SlicePlan | None = None
@@ -62,6 +70,8 @@ class StreamSlicer:
         self.plan = plan_slices(self.n_samples, self.sample_rate_hz, self.window_samples,
                                 self.hop_samples, self.allow_short)
         kept = self._kept()
+        if self.plan.padded and self.loop_short:
+            return [(0, loop_to_window(kept, self.window_samples).copy())]
         return [(start, kept[start:start + self.window_samples].copy())
                 for start in self.plan.starts]
 

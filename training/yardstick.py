@@ -4,8 +4,9 @@ GTZAN numbers its clips in runs by artist, so blocks of consecutive clip ids are
 proxy for artists: fold f tests every clip whose id falls in the f-th block (in every
 genre and every collection at once: gtzan-mini's blues.00003 and an excerpt of
 blues.00004 are in the same fold), and trains on the other blocks only. Files without a
-GTZAN id (user folders, the non-music set) are dealt to folds round-robin per label, one
-file never on both sides.
+GTZAN id are dealt to folds round-robin per label, by artist where the folder's
+``metadata.tsv`` names one (an artist never on both sides), else by file (user folders,
+the non-music set). Leave-one-collection-out parts: ``training.collection_yardstick``.
 """
 
 from __future__ import annotations
@@ -36,20 +37,29 @@ class FoldPlan:
                 f"(artist proxy); files without an id dealt by file")
 
 
-def artist_folds(labels: list[str], clip_ids: list[int | None], k: int) -> FoldPlan:
-    """Fold per item: by clip-id block where there is an id, else by file (round-robin)."""
+def artist_folds(labels: list[str], clip_ids: list[int | None], k: int,
+                 artists: list[str | None] | None = None) -> FoldPlan:
+    """Fold per item: by clip-id block where there is an id, else by artist (all of an
+    artist's files in one fold) or, without an artist, by file; dealt round-robin per label."""
     if k < 2:
         raise ValueError(f"need at least 2 folds, got {k}")
     known = [i for i in clip_ids if i is not None]
     block = math.ceil((max(known) + 1) / k) if known else None
+    artists = artists or [None] * len(labels)
     fold_of = np.zeros(len(labels), dtype=int)
     dealt: dict[str, int] = defaultdict(int)
-    for index, (label, clip_id) in enumerate(zip(labels, clip_ids, strict=True)):
+    fold_of_artist: dict[str, int] = {}
+    for index, (label, clip_id, artist) in enumerate(zip(labels, clip_ids, artists,
+                                                         strict=True)):
         if clip_id is not None and block:
             fold_of[index] = min(clip_id // block, k - 1)
+        elif artist is not None and artist in fold_of_artist:
+            fold_of[index] = fold_of_artist[artist]
         else:
             fold_of[index] = dealt[label] % k
             dealt[label] += 1
+            if artist is not None:
+                fold_of_artist[artist] = int(fold_of[index])
     return FoldPlan(fold_of, k, block)
 
 

@@ -1,0 +1,108 @@
+"""Leave-one-collection-out parts, scoring only trained genres, pooling; collection options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.collection_yardstick import (
+    collection_names,
+    held_out_parts,
+    pooled,
+    report,
+    score_part,
+)
+from training.head_recipe import balanced_weights, mixup_across
+from training.yardstick import artist_folds
+
+
+def test_folders_with_clip_ids_are_one_collection():
+    names = collection_names(["gtzan-mini", "gtzan-excerpts", "emotify"], [True, True, False])
+    assert names == ["gtzan-mini+gtzan-excerpts"] * 2 + ["emotify"]
+
+
+def test_id_collection_is_held_out_by_blocks_and_others_whole():
+    collections = ["g"] * 6 + ["e"] * 3 + ["no_music"] * 2
+    ids = [0, 1, 2, 3, 4, 5] + [None] * 5
+    parts = held_out_parts(collections, ids, 3)
+    assert [p.name for p in parts] == ["g ids 0-1", "g ids 2-3", "g ids 4-5", "e"]
+    assert [p.test.tolist() for p in parts] == [[0, 1], [2, 3], [4, 5], [6, 7, 8]]
+    assert held_out_parts(["e"] * 3, [None] * 3, 3) == []  # one collection: nothing to hold
+
+
+def test_only_genres_on_the_training_side_are_scored_and_pooled():
+    genres, outputs = ["pop", "rock", "jazz"], ["pop", "rock", "jazz", "no_music"]
+    part = held_out_parts(["a"] * 2 + ["b"] * 4, [None] * 6, 2)[1]
+    targets = np.array([0, 1, 0, 1, 2, 2])
+    logits = np.eye(4)[[0, 0, 1, 1]]  # pop right, rock wrong, jazz items unscorable
+    result = score_part(part, logits, targets, {0, 1, 3}, outputs, genres)
+    assert result["n_items"] == 2 and result["unscored_genres"] == ["jazz"]
+    assert result["recall"]["pop"] == 1.0 and result["recall"]["rock"] == 0.0
+    summary = pooled([result, result], genres)
+    assert summary["macro_recall"] == pytest.approx(0.5)
+    assert summary["worst_genre"] == "rock" and "jazz" not in summary["recall"]
+    assert report([result], genres)["collections"]["b"]["n_items"] == 2
+
+
+def test_artist_folds_keep_an_artist_on_one_side():
+    labels = ["pop"] * 6
+    plan = artist_folds(labels, [None] * 6, 2, ["x", "y", "x", "z", "y", "x"])
+    assert plan.fold_of_item.tolist() == [0, 1, 0, 0, 1, 0]
+
+
+def test_collection_balance_gives_each_collection_an_equal_share_of_a_genre():
+    targets = np.array([0, 0, 0, 0, 1, 1])
+    groups = np.array([0, 0, 0, 1, 0, -1])
+    weights = balanced_weights(targets, 2, groups)
+    assert weights[:3].sum() == pytest.approx(weights[3])
+    assert weights[:4].sum() == pytest.approx(weights[4:].sum())
+    plain = balanced_weights(targets, 2)
+    assert plain[:4].sum() == pytest.approx(plain[4:].sum())
+
+
+def test_mixup_mixes_music_across_collections_and_leaves_non_music():
+    rng = np.random.default_rng(0)
+    features = np.arange(8, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    onehot = np.eye(3, dtype=np.float32)[[0, 0, 1, 1, 0, 1, 2, 2]]
+    groups = np.array([0, 0, 0, 1, 1, 1, -1, -1])
+    mixed, soft, _ = mixup_across(features, onehot, np.ones(8, np.float32), groups, 0.4, rng)
+    assert np.array_equal(mixed[6:], features[6:]) and np.array_equal(soft[6:], onehot[6:])
+    assert np.allclose(soft.sum(1), 1.0)
+    assert np.all(soft[:6].max(1) >= 0.5)
+
+
+def test_collection_directions_remove_a_production_offset_but_keep_the_genre():
+    from training.head_recipe import collection_directions, remove_directions
+
+    rng = np.random.default_rng(0)
+    targets = np.repeat([0, 1, 0, 1], 50)
+    groups = np.repeat([0, 0, 1, 1], 50)
+    genre, production = np.eye(20)[0], np.eye(20)[1]
+    features = (rng.normal(size=(200, 20)) * 0.1 + np.outer(targets, genre) * 3
+                + np.outer(groups, production) * 3).astype(np.float32)
+    directions = collection_directions(features, targets, groups, 4)
+    assert directions.shape[1] >= 1 and abs(directions[1, 0]) > 0.95
+    cleaned = remove_directions(features, directions)
+    assert abs(cleaned[groups == 1, 1].mean() - cleaned[groups == 0, 1].mean()) < 0.2
+    assert cleaned[targets == 1, 0].mean() - cleaned[targets == 0, 0].mean() > 2.5
+
+
+@pytest.mark.tf
+def test_head_with_directions_removed_ignores_them_at_serving():
+    from training.head_recipe import collection_directions
+    from training.patch_head import HeadSettings, fit_head
+
+    rng = np.random.default_rng(1)
+    targets = np.repeat([0, 1, 0, 1], 60)
+    groups = np.repeat([0, 0, 1, 1], 60)
+    features = (rng.normal(size=(240, 12)) + np.outer(targets, np.eye(12)[0]) * 8
+                + np.outer(groups, np.eye(12)[1]) * 3 + 10).astype(np.float32)
+    settings = HeadSettings(hidden_units=16, epochs=40, member_views=((0,),),
+                            collection_directions=2)
+    head = fit_head(features, targets, np.zeros(240, int), 2, settings, groups)
+    mean, scale = features.mean(0), np.sqrt(features.var(0) + 1e-6)
+    direction = collection_directions((features - mean) / scale, targets, groups, 2)[:, 0]
+    moved = features + 5.0 * scale * direction
+    np.testing.assert_allclose(head.predict(moved, verbose=0), head.predict(features, verbose=0),
+                               atol=1e-3)
+    assert np.mean(head.predict(features, verbose=0).argmax(1) == targets) > 0.8
