@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.yardstick import item_metrics
+from training.yardstick import NON_MUSIC_COLLECTION, item_metrics
 
 _LOGGER = logging.getLogger(__name__)
-NON_MUSIC_COLLECTION = "no_music"
 """Collection name of the non-music folders (never held out)."""
 
 

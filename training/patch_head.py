@@ -21,7 +21,7 @@ from training.head_recipe import (
     mixup_across,
     remove_directions,
 )
-from training.yardstick import artist_folds, item_metrics, summarise
+from training.yardstick import NON_MUSIC_COLLECTION, artist_folds, item_metrics, summarise
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -89,8 +89,6 @@ def fit_head(features: np.ndarray, targets: np.ndarray, views: np.ndarray, n_out
 
 def collection_codes(data: PatchData) -> np.ndarray:
     """(n_items,) collection index of each item, -1 for non-music (0 without collections)."""
-    from training.collection_yardstick import NON_MUSIC_COLLECTION
-
     if data.collections is None:
         return np.zeros(len(data.labels), int)
     names = list(dict.fromkeys(data.collections))

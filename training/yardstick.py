@@ -19,6 +19,9 @@ import numpy as np
 
 from training.metrics import confusion_matrix
 
+NON_MUSIC_COLLECTION = "no_music"
+"""The collection name of non-music items (never held out, never scored as a genre)."""
+
 
 @dataclass(frozen=True)
 class FoldPlan:
