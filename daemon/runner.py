@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from daemon.config import Config
@@ -40,11 +40,14 @@ def load_model_handle(folder: str, runtime: str = "keras", num_threads: int | No
     _LOGGER.info("loaded model %s (%s, %d labels) from %s in %.1f s; inference on %s",
                  contract.name, contract.model_kind, len(contract.labels), folder,
                  time.monotonic() - started, loaded.predictor.describe())
-    serving = serving_for(loaded)
-    return ModelHandle(name=contract.name, labels=contract.labels,
-                       new_extractor=serving.new_extractor, predict_batch=serving.predict,
-                       collate=serving.collate, prefetch=serving.prefetch,
-                       patch_scores=serving.patch_scores)
+    return handle_of(serving_for(loaded), contract.name, contract.labels)
+
+
+def handle_of(serving: Any, name: str, labels: Sequence[str]) -> ModelHandle:
+    """The service's view of a model's serving (models/serving.py): extractor, batch call..."""
+    return ModelHandle(name=name, labels=labels, new_extractor=serving.new_extractor,
+                       predict_batch=serving.predict, collate=serving.collate,
+                       prefetch=serving.prefetch, patch_scores=serving.patch_scores)
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -163,3 +163,32 @@ def test_small_params_work():
                         n_frequency_rows=32)
     image = bfft_image(sine(2000, 0.5, params.window_samples), params=params)
     assert image.shape == (32, 16, 3)
+
+
+def test_flat_spectrum_gives_equal_rows_and_the_golden_level():
+    """An impulse per time bin (a flat spectrum): every row the same dB, the top colour.
+
+    Rows hold 6 or 7 FFT bins; only a per-row mean (not a sum) keeps a flat spectrum flat. The
+    level is golden: a unit impulse at the Hann window's peak gives (2 / sum(window))^2 per bin.
+    """
+    frames = np.zeros((P.n_time_bins, P.samples_per_bin), np.float32)
+    frames[:, P.samples_per_bin // 2] = 1.0  # the Hann window's peak (1.0)
+    stream = StreamingBfft(P)
+    stream.push(frames.ravel())
+    columns = stream.columns_db()
+    window_sum = scipy.signal.get_window(P.window_function, P.samples_per_bin).sum()
+    expected_db = 20 * np.log10(2 / window_sum)
+    assert expected_db == pytest.approx(-63.385, abs=0.001)
+    np.testing.assert_allclose(columns, expected_db, rtol=0, atol=0.01)
+    assert np.all(levels(stream.image()) == 255)
+    np.testing.assert_array_equal(bfft_image(frames.ravel()), stream.image())
+
+
+def test_white_noise_rows_agree_within_a_tenth_of_a_db():
+    """Seeded white noise, power averaged over 40 windows: every row within 0.1 dB of the mean."""
+    rng, stream, power = np.random.default_rng(25), StreamingBfft(P), 0.0
+    for _ in range(40):
+        stream.push(rng.standard_normal(P.window_samples).astype(np.float32) * 0.1)
+        power = power + (10.0 ** (stream.columns_db() / 10)).mean(axis=0)
+    rows_db = 10 * np.log10(power / 40)
+    assert np.max(np.abs(rows_db - rows_db.mean())) < 0.1, np.round(rows_db - rows_db.mean(), 2)

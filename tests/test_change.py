@@ -122,3 +122,44 @@ def test_the_service_moves_the_label_on_a_detected_change(tmp_path) -> None:
         labels.append(service._runtimes["m"].smoother.label_index)
     assert labels.index(1) == 20 - (N_PATCHES - 1) + 1 and labels[-1] == 1  # 2nd new patch
     assert service._runtimes["m"].change.changes_detected == 1
+
+
+def band_encoder(patches: np.ndarray) -> np.ndarray:
+    """A per-patch 'model': logit 2.7 for 'low' or 'high', by where the mel energy sits."""
+    high = patches[:, :, 48:].mean(axis=(1, 2)) > patches[:, :, :48].mean(axis=(1, 2))
+    logits = np.zeros((patches.shape[0], 3), np.float32)
+    logits[np.arange(patches.shape[0]), np.where(high, 2, 0)] = 2.7  # softmax: 0.8815
+    return logits
+
+
+@pytest.mark.parametrize(("change_probability", "early"), [(0.8, True), (0.95, False)])
+async def test_change_probability_from_the_config_decides_an_early_change(
+        tmp_path, change_probability, early) -> None:
+    """config -> daemon -> predictions: a low tone, then a high one; patches agree at p = 0.88.
+
+    At change_probability 0.8 the label moves as soon as the newest patches agree, with their
+    own pooled probability (0.88); at 0.95 it waits for the window's pooling (lower).
+    """
+    import websockets
+
+    from daemon.runner import handle_of
+    from models.patch_serving import PatchPooling
+    from tests.daemon_helpers import read_until, write_two_tones_wav
+    from tests.test_service import make_config, running
+
+    serving = PatchPooling(band_encoder, 1.0, N_PATCHES, 3, with_scores=True)
+    model = handle_of(serving, "fake-patch", ["low", "mid", "high"])
+    wav = write_two_tones_wav(tmp_path / "two.wav", (440, 4000), 36.0)
+    config = make_config([{"name": "m", "kind": "url", "url": str(wav), "realtime": False}],
+                         smoothing={"change_probability": change_probability},
+                         history={"enabled": False})
+    async with running(config, model) as service, websockets.connect(
+            f"ws://127.0.0.1:{service.publisher.port}/") as ws:
+        messages = await read_until(
+            ws, lambda m: m["type"] == "prediction" and m["genre"] == "high", 60)
+    first_high = messages[-1]
+    assert [m["genre"] for m in messages if m["type"] == "prediction"][0] == "low"
+    if early:
+        assert first_high["confidence"] == pytest.approx(0.8815, abs=2e-4), first_high
+    else:
+        assert first_high["confidence"] < 0.8, first_high

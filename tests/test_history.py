@@ -91,6 +91,19 @@ def test_retention_prunes_at_start_and_while_running(tmp_path, monkeypatch):
     assert [r["genre"] for r in query(db)] == ["jazz"]
 
 
+@pytest.mark.parametrize("retention_days", [1.0, 0.5])
+def test_retention_keeps_rows_just_inside_and_prunes_just_outside(tmp_path, retention_days):
+    """Rows 1 h inside the retention are kept, rows 1 h outside it are pruned (units: days)."""
+    db = tmp_path / "h.sqlite3"
+    retention_hours, now = retention_days * 24, time.time()
+    rows = [("a", "outside", now - (retention_hours + 1) * 3600, True),
+            ("a", "inside", now - (retention_hours - 1) * 3600, True),
+            ("a", "new", now - 60, True)]
+    write_rows(db, rows, retention_days=retention_days)
+    write_rows(db, [], retention_days=retention_days)  # a restart prunes at once
+    assert [r["genre"] for r in query(db)] == ["inside", "new"]
+
+
 def test_unwritable_path_is_an_error_state_then_recovers(tmp_path):
     blocker = tmp_path / "state"
     blocker.write_text("a file where the folder should be")

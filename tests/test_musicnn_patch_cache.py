@@ -170,3 +170,17 @@ def test_history_keeps_outputs_of_a_window_taken_before_newer_patches() -> None:
     cache.add(5, fake_patches(5, 1))
     with pytest.raises(KeyError):
         cache.window_outputs(2)  # patch 0 is older than window + history now
+
+
+def test_a_patch_being_encoded_is_known_and_never_encoded_twice() -> None:
+    """Patches re-sent while the encoder holds them are not queued again."""
+    cache, encoder = PatchCache(4), CountingEncoder()
+    cache.add(0, fake_patches(0, 4))
+    indices, patches = cache.take_pending()  # the encoder has them, no outputs yet
+    assert indices == [0, 1, 2, 3] and cache.n_pending == 0
+    cache.add(2, fake_patches(2, 3))  # 2, 3 in flight; 4 new
+    assert cache.n_pending == 1
+    cache.store(indices, encoder(patches))
+    assert cache.encode(encoder) == 1 and encoder.calls == [4, 1]
+    assert len(encoder.keys) == len(set(encoder.keys)) == 5 and cache.n_encoded_total == 5
+    np.testing.assert_array_equal(cache.pooled(), encode_offline(fake_patches(1, 4)).mean(0))

@@ -179,3 +179,12 @@ def test_bad_config_rejected(kwargs: dict[str, Any]) -> None:
 def test_bad_label_count_rejected() -> None:
     with pytest.raises(ValueError):
         Smoother(0)
+
+
+def test_a_lead_of_exactly_the_margin_is_not_enough() -> None:
+    """The challenger must lead by *more* than the margin (binary-exact values: 0.625 - 0.375)."""
+    smoother = Smoother(2, _raw(0.25, 1))
+    smoother.update(np.array([1.0, 0.0]))
+    results = _feed(smoother, [[0.375, 0.625]] * 5)  # leads by exactly 0.25
+    assert [r.label_index for r in results] == [0] * 5
+    assert smoother.update(np.array([0.3125, 0.6875])).label_index == 1  # leads by 0.375
