@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from daemon.harness import REPO_ROOT, DaemonProcess, free_port
+from daemon.harness import REPO_ROOT, DaemonProcess
 from tests.real_helpers import Collector, Received, is_prediction
 
 pytestmark = [pytest.mark.tf, pytest.mark.timeout(180)]
@@ -43,8 +43,9 @@ class FirstRun:
     prediction: dict
 
 
-async def _first_prediction(daemon: DaemonProcess, port: int, started: float) -> Received:
+async def _first_prediction(daemon: DaemonProcess, started: float) -> Received:
     """The first prediction of source 'demo' over WebSocket, within the limit from ``started``."""
+    port = await daemon.bound_port(FIRST_PREDICTION_LIMIT_SECONDS)
     await daemon.wait_ready(port, FIRST_PREDICTION_LIMIT_SECONDS)
     collector = await Collector().open(f"ws://127.0.0.1:{port}/")
     try:
@@ -58,16 +59,15 @@ async def _first_prediction(daemon: DaemonProcess, port: int, started: float) ->
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
     """`genred run` with the repository's own config.yaml (only the port and state dir differ)."""
     tmp = tmp_path_factory.mktemp("first-run")
-    port = free_port()
     daemon = DaemonProcess(
         REPO_ROOT / "config.yaml", tmp / "daemon.log",
         # the daemon's own defaults, not the test harness's quieter TF_CPP_MIN_LOG_LEVEL=2
         env={"XDG_STATE_HOME": str(tmp / "state"), "TF_CPP_MIN_LOG_LEVEL": ""},
-        command=[sys.executable, "-c", GENRED_WITHOUT_SOUND_CARD, "run", "--port", str(port)])
+        command=[sys.executable, "-c", GENRED_WITHOUT_SOUND_CARD, "run", "--port", "0"])
     started = time.monotonic()
     daemon.start()
     try:
-        received = asyncio.run(_first_prediction(daemon, port, started))
+        received = asyncio.run(_first_prediction(daemon, started))
     finally:
         status = daemon.stop()
     assert status == 0, daemon.log()
