@@ -315,6 +315,8 @@ class Service:
         if runtime.change is not None:
             outputs, to_smooth, moved = runtime.change.update(
                 outputs, job.window_end_sample, runtime.smoother.label_index)
+        elif self.model.patch_scores:  # change_patches: 0: the window's outputs alone
+            outputs = to_smooth = outputs[:outputs.shape[0] // (self.model.patch_scores + 1)]
         genres, no_music = split_outputs(outputs[np.newaxis], len(labels))
         runtime.no_music = bool(no_music[0] >= NO_MUSIC_THRESHOLD)
         self._publish_state(job.source_name, runtime)

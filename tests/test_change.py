@@ -96,8 +96,75 @@ def test_weak_agreement_is_not_a_change() -> None:
 
 
 def test_change_patches_must_fit_the_window() -> None:
-    with pytest.raises(ValueError, match="change_patches"):
-        ChangeDetector(3, N_PATCHES, STEP, change_patches=11)
+    for bad in (0, N_PATCHES + 1):
+        with pytest.raises(ValueError, match=f"^change_patches must be in 1..10, got {bad}$"):
+            ChangeDetector(3, N_PATCHES, STEP, change_patches=bad)
+    ChangeDetector(3, N_PATCHES, STEP, change_patches=N_PATCHES)
+
+
+def test_one_agreeing_patch_is_enough_at_change_patches_1() -> None:
+    labels, moves = replay([0] * 15 + [1] * 10, ChangeDetector(3, N_PATCHES, STEP, 1))
+    assert moves.index(True) == 15 - (N_PATCHES - 1) and sum(moves) == 1 and labels[-1] == 1
+
+
+def test_defaults_detect_on_the_second_new_patch() -> None:
+    _, moves = replay([0] * 15 + [1] * 10, ChangeDetector(3, N_PATCHES, STEP))
+    assert moves.index(True) == 15 - (N_PATCHES - 1) + 1
+
+
+def test_newest_patches_that_disagree_are_not_a_change() -> None:
+    """[1, 1, 2] pools to p(1) >= 0.8, but the three newest patches do not agree."""
+    scores = patch_scores([0] * 15 + [1, 1, 2], lead=9.0)
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=3)
+    assert pooled_probabilities(scores[-3:])[1] >= 0.8
+    for last in range(N_PATCHES - 1, 18):
+        _, _, moved = detector.update(row_of(scores[last - N_PATCHES + 1:last + 1]),
+                                      end_of(last), 0)
+        assert not moved
+
+
+def test_a_change_being_followed_is_counted_once_and_the_next_one_again() -> None:
+    """While the caller's label lags, the same change is not detected again; a new genre is."""
+    scores = patch_scores([0] * 12 + [1] * 5 + [2] * 5)
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=2)
+    moves = [detector.update(row_of(scores[last - N_PATCHES + 1:last + 1]), end_of(last), 0)[2]
+             for last in range(N_PATCHES - 1, 22)]
+    assert [i + N_PATCHES - 1 for i, moved in enumerate(moves) if moved] == [13, 18]
+    assert detector.changes_detected == 2
+
+
+def test_the_threshold_is_inclusive() -> None:
+    """Pooled probability exactly change_probability is a change."""
+    scores = patch_scores([0] * 12 + [1] * 3)
+    newest = scores[12:14]  # the newest two of the window ending at patch 13
+    threshold = float(pooled_probabilities(newest.astype(np.float32))[1])
+    detector = ChangeDetector(3, N_PATCHES, STEP, 2, change_probability=threshold)
+    assert detector.update(row_of(scores[-N_PATCHES - 1:-1]), end_of(13), 0)[2]
+
+
+def test_reset_forgets_the_re_pooling() -> None:
+    scores = patch_scores([0] * 12 + [1] * 3)
+    detector = ChangeDetector(3, N_PATCHES, STEP, 2)
+    assert detector.update(row_of(scores[4:14]), end_of(13), 0)[2]
+    detector.reset()
+    outputs, to_smooth, _ = detector.update(row_of(scores[5:15]), end_of(14), 1)
+    np.testing.assert_array_equal(to_smooth, outputs)
+
+
+def test_pooling_is_safe_for_large_scores() -> None:
+    np.testing.assert_allclose(pooled_probabilities(np.array([[900.0, 0.0], [700.0, 0.0]])),
+                               [1.0, 0.0])
+
+
+def test_the_service_places_windows_on_the_2992_ms_patch_grid() -> None:
+    """The daemon's detector steps one patch per 2.992 s at 44.1 kHz (the musicnn grid)."""
+    from daemon.change import change_detector
+    from daemon.smoother import SmoothingConfig
+    from models.patch_serving import PatchExtractor
+
+    detector = change_detector(SmoothingConfig(), 3, N_PATCHES, PatchExtractor(N_PATCHES))
+    assert detector.step_samples == pytest.approx(2.992 * 44100, rel=1e-6)
+    assert change_detector(SmoothingConfig(), 3, 0, PatchExtractor(N_PATCHES)) is None
 
 
 def test_the_service_moves_the_label_on_a_detected_change(tmp_path) -> None:
@@ -132,13 +199,16 @@ def band_encoder(patches: np.ndarray) -> np.ndarray:
     return logits
 
 
-@pytest.mark.parametrize(("change_probability", "early"), [(0.8, True), (0.95, False)])
+@pytest.mark.parametrize(("smoothing", "early"), [
+    ({"change_probability": 0.8}, True), ({"change_probability": 0.95}, False),
+    ({"change_patches": 0}, False)], ids=["probability-0.8", "probability-0.95", "patches-0"])
 async def test_change_probability_from_the_config_decides_an_early_change(
-        tmp_path, change_probability, early) -> None:
+        tmp_path, smoothing, early) -> None:
     """config -> daemon -> predictions: a low tone, then a high one; patches agree at p = 0.88.
 
     At change_probability 0.8 the label moves as soon as the newest patches agree, with their
-    own pooled probability (0.88); at 0.95 it waits for the window's pooling (lower).
+    own pooled probability (0.88); at 0.95, or with change_patches 0 (off), it waits for the
+    window's pooling (lower).
     """
     import websockets
 
@@ -151,7 +221,7 @@ async def test_change_probability_from_the_config_decides_an_early_change(
     model = handle_of(serving, "fake-patch", ["low", "mid", "high"])
     wav = write_two_tones_wav(tmp_path / "two.wav", (440, 4000), 36.0)
     config = make_config([{"name": "m", "kind": "url", "url": str(wav), "realtime": False}],
-                         smoothing={"change_probability": change_probability},
+                         smoothing=smoothing,
                          history={"enabled": False})
     async with running(config, model) as service, websockets.connect(
             f"ws://127.0.0.1:{service.publisher.port}/") as ws:
