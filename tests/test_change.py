@@ -233,3 +233,14 @@ async def test_change_probability_from_the_config_decides_an_early_change(
         assert first_high["confidence"] == pytest.approx(0.8815, abs=2e-4), first_high
     else:
         assert first_high["confidence"] < 0.8, first_high
+
+
+def test_a_row_of_genred_default_shape_splits_into_outputs_and_patch_scores() -> None:
+    """10 genres + no music, 10 patches: 121 values -> 11 window outputs, (10, 11) scores."""
+    rng = np.random.default_rng(3)
+    scores = rng.normal(0.0, 1.0, (N_PATCHES, 11))
+    row = np.concatenate([pooled_probabilities(scores), scores.ravel()]).astype(np.float32)
+    outputs, to_smooth, moved = ChangeDetector(10, N_PATCHES, STEP).update(row, end_of(9), None)
+    np.testing.assert_array_equal(outputs, row[:11])
+    np.testing.assert_array_equal(to_smooth, outputs)
+    assert not moved
