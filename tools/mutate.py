@@ -92,8 +92,9 @@ def copy_tree(destination: Path) -> None:
 
 def mutmut(work: Path, *args: str, check: bool = True) -> str:
     """Run ``python -m mutmut ARGS`` in ``work``; its stdout."""
+    env = {**os.environ, "GENRED_TEST_HOME_GUARD": "0"}  # others' writes are not kills
     result = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, text=True,
-                            capture_output=True, check=False)
+                            capture_output=True, check=False, env=env)
     if check and result.returncode != 0:
         raise RuntimeError(f"mutmut {' '.join(args)} failed:\n{result.stdout[-3000:]}"
                            f"{result.stderr[-3000:]}")
@@ -179,9 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"not measured yet: {unknown}; known: {list(MODULE_TESTS)} "
                      "(add a module and its test files to MODULE_TESTS in tools/mutate.py)")
-    scores = [run_module(module, args.max_children) for module in args.modules or MODULE_TESTS]
-    print_report(scores, args.verbose)
-    return 0
+    failed = 0
+    for module in args.modules or MODULE_TESTS:
+        try:
+            print_report([run_module(module, args.max_children)], args.verbose)
+        except RuntimeError as error:  # the next module still runs
+            failed += 1
+            print(f"{module}: {str(error)[-2000:]}")
+        sys.stdout.flush()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
