@@ -192,3 +192,39 @@ def test_query_parameters_of_the_http_route():
                           ({"sorce": ["a"]}, "unknown parameter 'sorce'")):
         with pytest.raises(ValueError, match=match):
             query_from_params(params)
+
+
+@pytest.mark.parametrize(("key", "good", "bad", "rule"), [
+    ("retention_days", [0.001], [0.0, -1.0], "must be > 0"),
+    ("commit_interval_seconds", [0.01, 60.0], [0.009, 60.5], "must be in [0.01, 60]"),
+    ("queue_size", [1], [0], "must be >= 1"),
+])
+def test_config_limits_name_the_key(key, good, bad, rule):
+    for value in good:
+        config_from_dict({"history": {key: value}})
+    for value in bad:
+        with pytest.raises(ConfigError) as error:
+            config_from_dict({"history": {key: value}})
+        assert str(error.value) == f"history.{key}: {rule}, got {value!r}"
+
+
+def test_every_field_of_a_row_and_the_health_counts(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    history = History(HistoryConfig(path=str(db)))
+    assert history.query() == [] and history.health() == {
+        "state": "ok", "error": None, "path": str(db), "rows_written": 0, "rows_dropped": 0,
+        "rows_failed": 0, "rows_queued": 0}
+    history.close()  # never started: nothing to wait for
+    record = Prediction(source="kitchen", window_start_ms=1500, window_end_ms=31499,
+                        wall_time=1_800_000_000.25, genre="jazz", confidence=0.61,
+                        probabilities={"rock": 0.39, "jazz": 0.61},
+                        raw_probabilities={"rock": 0.5, "jazz": 0.5}, model="m1")
+    history.start()
+    history.record(record, changed=False)
+    history.close()
+    [row] = history.query()
+    assert {k: v for k, v in row.items() if k != "id"} == {
+        "source": "kitchen", "wall_time": 1_800_000_000.25, "window_start_ms": 1500,
+        "window_end_ms": 31499, "genre": "jazz", "confidence": 0.61, "changed": False,
+        "probabilities": {"rock": 0.39, "jazz": 0.61}, "model": "m1"}
+    assert history.health()["rows_written"] == 1 and history.health()["state"] == "ok"
