@@ -9,7 +9,14 @@ import pytest
 import scipy.signal
 from PIL import Image
 
-from models.bfft import DEFAULT_PARAMS, BfftParams, StreamingBfft, bfft_image, brg_lookup_table
+from models.bfft import (
+    DEFAULT_PARAMS,
+    BfftParams,
+    StreamingBfft,
+    bfft_image,
+    brg_lookup_table,
+    columns_to_image,
+)
 from models.resample import resample
 
 P = DEFAULT_PARAMS
@@ -192,3 +199,65 @@ def test_white_noise_rows_agree_within_a_tenth_of_a_db():
         power = power + (10.0 ** (stream.columns_db() / 10)).mean(axis=0)
     rows_db = 10 * np.log10(power / 40)
     assert np.max(np.abs(rows_db - rows_db.mean())) < 0.1, np.round(rows_db - rows_db.mean(), 2)
+
+
+def test_params_dict_and_frequencies_at_and_above_the_top():
+    assert P.to_dict()["n_time_bins"] == 224 and P.to_dict()["colormap"] == "brg"
+    assert P.row_of_frequency(11025) == 0 and P.row_of_frequency(20000) == 0
+
+
+def test_golden_levels_of_known_db_columns():
+    """dB below the peak -> level (1 - dB/80) * 256, floor at -80 dB: 0, -0.8, -20, -40, -80."""
+    columns = np.full((P.n_time_bins, P.n_frequency_rows), -100.0, np.float32)
+    columns[0, :5] = [-10.0, -10.8, -30.0, -50.0, -90.0]  # peak -10 dB re full scale
+    lv = levels(columns_to_image(columns))
+    assert list(lv[::-1][:5, 0]) == [255, 253, 192, 128, 0]  # row 0 = lowest = image bottom
+    assert np.all(lv[:, 1:] == 0)
+
+
+def test_silence_columns_sit_at_the_floor_db():
+    stream = StreamingBfft()
+    assert stream.n_samples_total == 0
+    stream.push(np.zeros(P.samples_per_bin, np.float32))
+    np.testing.assert_array_equal(stream.columns_db()[-1], np.full(224, P.floor_db, np.float32))
+
+
+def test_partial_bins_add_no_column():
+    stream = StreamingBfft()
+    assert stream.push(np.zeros(100, np.float32)) == 0
+    assert stream.push(np.zeros(100, np.float32)) == 0 and stream.n_samples_total == 200
+
+
+@pytest.mark.parametrize(("fft_length", "message"), [
+    (900, None),  # 225 bins: one or two per row
+    (895, "fft_length too small for the requested frequency rows"),  # 223 bins
+    (896, "fft_length too small: a frequency row would have no FFT bin"),  # 224, top row empty
+])
+def test_fft_length_at_one_bin_per_row(fft_length, message):
+    params = BfftParams(samples_per_bin=fft_length, fft_length=fft_length)
+    if message is None:
+        StreamingBfft(params).push(np.ones(fft_length, np.float32))
+        return
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        StreamingBfft(params)
+
+
+def test_other_params_colour_with_their_own_range():
+    """A 40-dB range: both entry points colour with the params given, not the defaults."""
+    params = BfftParams(n_time_bins=16, samples_per_bin=512, fft_length=1024,
+                        n_frequency_rows=32, dynamic_range_db=40.0)
+    audio = music_like(1.0, 44100)[:params.window_samples]
+    stream = StreamingBfft(params)
+    stream.push(audio)
+    expected = columns_to_image(stream.columns_db(), params)
+    np.testing.assert_array_equal(stream.image(), expected)
+    np.testing.assert_array_equal(bfft_image(audio, params=params), expected)
+    assert not np.array_equal(expected, columns_to_image(stream.columns_db()))
+
+
+def test_short_input_is_padded_at_the_end():
+    audio = music_like(20.0, 44100)
+    padded = np.pad(audio, (0, P.window_samples - audio.shape[0]))
+    np.testing.assert_array_equal(bfft_image(audio), bfft_image(padded))
+    with pytest.raises(ValueError, match="^samples contain NaN or infinity$"):
+        bfft_image(np.array([0.0, np.inf], np.float32))
