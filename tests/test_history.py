@@ -114,12 +114,18 @@ def test_unwritable_path_is_an_error_state_then_recovers(tmp_path):
         history.record(prediction("a", "rock", time.time()), True)
         wait_until(lambda: history.rows_failed == 1)
         assert history.health()["state"] == "error" and "state" in history.health()["error"]
+        assert history.health()["error"].startswith(("FileExistsError: ", "NotADirectoryError: "))
+        history.record(prediction("a", "pop", time.time()), True)
+        wait_until(lambda: history.rows_failed == 2)  # counted across batches
         blocker.unlink()
         history.record(prediction("a", "jazz", time.time()), True)
         wait_until(lambda: history.health()["state"] == "ok")
+        assert history.health()["error"] is None
+        history.record(prediction("a", "jazz", time.time()), False)
+        wait_until(lambda: history.rows_written == 2)  # counted across batches
     finally:
         history.close()
-    assert [r["genre"] for r in query(blocker / "h.sqlite3")] == ["jazz"]
+    assert [r["genre"] for r in query(blocker / "h.sqlite3")] == ["jazz", "jazz"]
 
 
 def test_full_queue_drops_without_blocking(tmp_path):
