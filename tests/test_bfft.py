@@ -231,7 +231,8 @@ def test_partial_bins_add_no_column():
 @pytest.mark.parametrize(("fft_length", "message"), [
     (900, None),  # 225 bins: one or two per row
     (895, "fft_length too small for the requested frequency rows"),  # 223 bins
-    (896, "fft_length too small: a frequency row would have no FFT bin"),  # 224, top row empty
+    (896, "fft_length too small: a frequency row would have no FFT bin"),  # 224 bins, a row empty
+    (897, "fft_length too small: a frequency row would have no FFT bin"),  # only the top one
 ])
 def test_fft_length_at_one_bin_per_row(fft_length, message):
     params = BfftParams(samples_per_bin=fft_length, fft_length=fft_length)
