@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,10 +30,12 @@ from models.serving import FunctionServing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FAKE_LABELS = ("low", "mid", "high")
+LISTENING = re.compile(r"publisher listening on http://\S+:(\d+)/")
+"""The daemon's log line naming the port it bound (``server.port: 0`` binds any free one)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
+    """A TCP port that was free a moment ago (racy: prefer port 0 and :meth:`bound_port`)."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -123,6 +126,21 @@ class DaemonProcess:
             http_get(port, "/healthz", 2)
             return True
         return False
+
+    def bound_port_blocking(self, timeout_seconds: float = 120.0) -> int:
+        """The port the daemon bound, from its log (for ``--port 0``; DaemonError on exit)."""
+        deadline = time.monotonic() + timeout_seconds
+        while (found := LISTENING.search(self.log())) is None:
+            if self.process is not None and self.process.poll() is not None:
+                raise DaemonError(f"daemon exited with {self.process.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise DaemonError(f"daemon bound no port in {timeout_seconds} s:\n{self.log()}")
+            time.sleep(0.1)
+        return int(found.group(1))
+
+    async def bound_port(self, timeout_seconds: float = 120.0) -> int:
+        """:meth:`bound_port_blocking` from an event loop."""
+        return await asyncio.to_thread(self.bound_port_blocking, timeout_seconds)
 
     def wait_ready_blocking(self, port: int, timeout_seconds: float = 120.0) -> None:
         """Poll /healthz until it answers (DaemonError on exit or timeout)."""

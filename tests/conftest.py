@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to ../shared/data, small generated audio files."""
+"""Shared fixtures: the redirected home, paths to ../shared/data, small generated audio files."""
 
 from __future__ import annotations
 
@@ -9,10 +9,29 @@ from pathlib import Path
 
 import pytest
 
+from tests.isolation import changes, redirect_home, snapshot
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REAL_HOME, TEST_HOME = redirect_home()
+"""The suite never writes under the real home (tests/isolation.py); checked per session."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_home_untouched():
+    """Fail the session when anything under the real home changed while it ran.
+
+    GENRED_TEST_HOME_GUARD=0 turns the check off (tools/mutate.py: thousands of short sessions,
+    where another process's write would count as a killed mutant); the redirection stays.
+    """
+    before = snapshot(REAL_HOME)
+    yield
+    changed = changes(before, snapshot(REAL_HOME))
+    shutil.rmtree(TEST_HOME, ignore_errors=True)
+    if changed and os.environ.get("GENRED_TEST_HOME_GUARD") != "0":
+        pytest.fail(f"the suite wrote under the real home {REAL_HOME}: {changed[:20]}")
 
 
 @pytest.fixture(autouse=True)

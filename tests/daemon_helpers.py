@@ -33,3 +33,13 @@ async def read_until(ws, predicate, timeout_seconds: float) -> list[dict]:
 
     await asyncio.wait_for(loop(), timeout_seconds)
     return messages
+
+
+def write_two_tones_wav(path: Path, frequencies_hz: tuple[float, float], seconds_each: float,
+                        rate_hz: int = 22050) -> Path:
+    """One tone, then another (each ``seconds_each`` long), as one WAV file."""
+    first = write_tone_wav(path.with_suffix(".a.wav"), frequencies_hz[0], seconds_each, rate_hz)
+    second = write_tone_wav(path.with_suffix(".b.wav"), frequencies_hz[1], seconds_each, rate_hz)
+    samples = np.concatenate([scipy.io.wavfile.read(f)[1] for f in (first, second)])
+    scipy.io.wavfile.write(path, rate_hz, samples)
+    return path

@@ -9,7 +9,14 @@ import pytest
 import scipy.signal
 from PIL import Image
 
-from models.bfft import DEFAULT_PARAMS, BfftParams, StreamingBfft, bfft_image, brg_lookup_table
+from models.bfft import (
+    DEFAULT_PARAMS,
+    BfftParams,
+    StreamingBfft,
+    bfft_image,
+    brg_lookup_table,
+    columns_to_image,
+)
 from models.resample import resample
 
 P = DEFAULT_PARAMS
@@ -163,3 +170,95 @@ def test_small_params_work():
                         n_frequency_rows=32)
     image = bfft_image(sine(2000, 0.5, params.window_samples), params=params)
     assert image.shape == (32, 16, 3)
+
+
+def test_flat_spectrum_gives_equal_rows_and_the_golden_level():
+    """An impulse per time bin (a flat spectrum): every row the same dB, the top colour.
+
+    Rows hold 6 or 7 FFT bins; only a per-row mean (not a sum) keeps a flat spectrum flat. The
+    level is golden: a unit impulse at the Hann window's peak gives (2 / sum(window))^2 per bin.
+    """
+    frames = np.zeros((P.n_time_bins, P.samples_per_bin), np.float32)
+    frames[:, P.samples_per_bin // 2] = 1.0  # the Hann window's peak (1.0)
+    stream = StreamingBfft(P)
+    stream.push(frames.ravel())
+    columns = stream.columns_db()
+    window_sum = scipy.signal.get_window(P.window_function, P.samples_per_bin).sum()
+    expected_db = 20 * np.log10(2 / window_sum)
+    assert expected_db == pytest.approx(-63.385, abs=0.001)
+    np.testing.assert_allclose(columns, expected_db, rtol=0, atol=0.01)
+    assert np.all(levels(stream.image()) == 255)
+    np.testing.assert_array_equal(bfft_image(frames.ravel()), stream.image())
+
+
+def test_white_noise_rows_agree_within_a_tenth_of_a_db():
+    """Seeded white noise, power averaged over 40 windows: every row within 0.1 dB of the mean."""
+    rng, stream, power = np.random.default_rng(25), StreamingBfft(P), 0.0
+    for _ in range(40):
+        stream.push(rng.standard_normal(P.window_samples).astype(np.float32) * 0.1)
+        power = power + (10.0 ** (stream.columns_db() / 10)).mean(axis=0)
+    rows_db = 10 * np.log10(power / 40)
+    assert np.max(np.abs(rows_db - rows_db.mean())) < 0.1, np.round(rows_db - rows_db.mean(), 2)
+
+
+def test_params_dict_and_frequencies_at_and_above_the_top():
+    assert P.to_dict()["n_time_bins"] == 224 and P.to_dict()["colormap"] == "brg"
+    assert P.row_of_frequency(11025) == 0 and P.row_of_frequency(20000) == 0
+
+
+def test_golden_levels_of_known_db_columns():
+    """dB below the peak -> level (1 - dB/80) * 256, floor at -80 dB: 0, -0.8, -20, -40, -80."""
+    columns = np.full((P.n_time_bins, P.n_frequency_rows), -100.0, np.float32)
+    columns[0, :5] = [-10.0, -10.8, -30.0, -50.0, -90.0]  # peak -10 dB re full scale
+    lv = levels(columns_to_image(columns))
+    assert list(lv[::-1][:5, 0]) == [255, 253, 192, 128, 0]  # row 0 = lowest = image bottom
+    assert np.all(lv[:, 1:] == 0)
+
+
+def test_silence_columns_sit_at_the_floor_db():
+    stream = StreamingBfft()
+    assert stream.n_samples_total == 0
+    stream.push(np.zeros(P.samples_per_bin, np.float32))
+    np.testing.assert_array_equal(stream.columns_db()[-1], np.full(224, P.floor_db, np.float32))
+
+
+def test_partial_bins_add_no_column():
+    stream = StreamingBfft()
+    assert stream.push(np.zeros(100, np.float32)) == 0
+    assert stream.push(np.zeros(100, np.float32)) == 0 and stream.n_samples_total == 200
+
+
+@pytest.mark.parametrize(("fft_length", "message"), [
+    (900, None),  # 225 bins: one or two per row
+    (895, "fft_length too small for the requested frequency rows"),  # 223 bins
+    (896, "fft_length too small: a frequency row would have no FFT bin"),  # 224 bins, a row empty
+    (897, "fft_length too small: a frequency row would have no FFT bin"),  # only the top one
+])
+def test_fft_length_at_one_bin_per_row(fft_length, message):
+    params = BfftParams(samples_per_bin=fft_length, fft_length=fft_length)
+    if message is None:
+        StreamingBfft(params).push(np.ones(fft_length, np.float32))
+        return
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        StreamingBfft(params)
+
+
+def test_other_params_colour_with_their_own_range():
+    """A 40-dB range: both entry points colour with the params given, not the defaults."""
+    params = BfftParams(n_time_bins=16, samples_per_bin=512, fft_length=1024,
+                        n_frequency_rows=32, dynamic_range_db=40.0)
+    audio = music_like(1.0, 44100)[:params.window_samples]
+    stream = StreamingBfft(params)
+    stream.push(audio)
+    expected = columns_to_image(stream.columns_db(), params)
+    np.testing.assert_array_equal(stream.image(), expected)
+    np.testing.assert_array_equal(bfft_image(audio, params=params), expected)
+    assert not np.array_equal(expected, columns_to_image(stream.columns_db()))
+
+
+def test_short_input_is_padded_at_the_end():
+    audio = music_like(20.0, 44100)
+    padded = np.pad(audio, (0, P.window_samples - audio.shape[0]))
+    np.testing.assert_array_equal(bfft_image(audio), bfft_image(padded))
+    with pytest.raises(ValueError, match="^samples contain NaN or infinity$"):
+        bfft_image(np.array([0.0, np.inf], np.float32))

@@ -27,6 +27,14 @@ def result_of(scores: np.ndarray) -> WindowResult:
                         scores.astype(np.float32))
 
 
+def update_window(detector: ChangeDetector, window_scores: np.ndarray, end_sample: int,
+                  label: int | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(window outputs, outputs to smooth, moved) of a window's patch scores."""
+    result = result_of(window_scores)
+    to_smooth, moved = detector.update(result.outputs, result.patch_scores, end_sample, label)
+    return result.outputs, to_smooth, moved
+
+
 def end_of(last_index: int) -> int:
     """End sample of the window whose newest patch is ``last_index``."""
     return int((last_index + 1) * STEP)
@@ -100,8 +108,76 @@ def test_weak_agreement_is_not_a_change() -> None:
 
 
 def test_change_patches_must_fit_the_window() -> None:
-    with pytest.raises(ValueError, match="change_patches"):
-        ChangeDetector(3, N_PATCHES, STEP, change_patches=11)
+    for bad in (0, N_PATCHES + 1):
+        with pytest.raises(ValueError, match=f"^change_patches must be in 1..10, got {bad}$"):
+            ChangeDetector(3, N_PATCHES, STEP, change_patches=bad)
+    ChangeDetector(3, N_PATCHES, STEP, change_patches=N_PATCHES)
+
+
+def test_one_agreeing_patch_is_enough_at_change_patches_1() -> None:
+    labels, moves = replay([0] * 15 + [1] * 10, ChangeDetector(3, N_PATCHES, STEP, 1))
+    assert moves.index(True) == 15 - (N_PATCHES - 1) and sum(moves) == 1 and labels[-1] == 1
+
+
+def test_defaults_detect_on_the_second_new_patch() -> None:
+    _, moves = replay([0] * 15 + [1] * 10, ChangeDetector(3, N_PATCHES, STEP))
+    assert moves.index(True) == 15 - (N_PATCHES - 1) + 1
+
+
+def test_newest_patches_that_disagree_are_not_a_change() -> None:
+    """[1, 1, 2] pools to p(1) >= 0.8, but the three newest patches do not agree."""
+    scores = patch_scores([0] * 15 + [1, 1, 2], lead=9.0)
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=3)
+    assert pooled_probabilities(scores[-3:])[1] >= 0.8
+    for last in range(N_PATCHES - 1, 18):
+        _, _, moved = update_window(detector, (scores[last - N_PATCHES + 1:last + 1]),
+                                      end_of(last), 0)
+        assert not moved
+
+
+def test_a_change_being_followed_is_counted_once_and_the_next_one_again() -> None:
+    """While the caller's label lags, the same change is not detected again; a new genre is."""
+    scores = patch_scores([0] * 12 + [1] * 5 + [2] * 5)
+    detector = ChangeDetector(3, N_PATCHES, STEP, change_patches=2)
+    moves = [update_window(detector, (scores[last - N_PATCHES + 1:last + 1]), end_of(last), 0)[2]
+             for last in range(N_PATCHES - 1, 22)]
+    assert [i + N_PATCHES - 1 for i, moved in enumerate(moves) if moved] == [13, 18]
+    assert detector.changes_detected == 2
+
+
+def test_the_threshold_is_inclusive() -> None:
+    """Pooled probability exactly change_probability is a change."""
+    scores = patch_scores([0] * 12 + [1] * 3)
+    newest = scores[12:14]  # the newest two of the window ending at patch 13
+    threshold = float(pooled_probabilities(newest.astype(np.float32))[1])
+    detector = ChangeDetector(3, N_PATCHES, STEP, 2, change_probability=threshold)
+    assert update_window(detector, (scores[-N_PATCHES - 1:-1]), end_of(13), 0)[2]
+
+
+def test_reset_forgets_the_re_pooling() -> None:
+    scores = patch_scores([0] * 12 + [1] * 3)
+    detector = ChangeDetector(3, N_PATCHES, STEP, 2)
+    assert update_window(detector, (scores[4:14]), end_of(13), 0)[2]
+    detector.reset()
+    outputs, to_smooth, _ = update_window(detector, (scores[5:15]), end_of(14), 1)
+    np.testing.assert_array_equal(to_smooth, outputs)
+
+
+def test_pooling_is_safe_for_large_scores() -> None:
+    np.testing.assert_allclose(pooled_probabilities(np.array([[900.0, 0.0], [700.0, 0.0]])),
+                               [1.0, 0.0])
+
+
+def test_the_service_places_windows_on_the_2992_ms_patch_grid() -> None:
+    """The daemon's detector steps one patch per 2.992 s at 44.1 kHz (the musicnn grid)."""
+    from daemon.change import ChangeConfig, change_detector
+    from models.patch_serving import PatchPooling
+
+    step_samples = PatchPooling(lambda p: p, 1.0, N_PATCHES, 3).patch_step_samples
+    detector = change_detector(ChangeConfig(), 3, N_PATCHES, step_samples)
+    assert detector.step_samples == pytest.approx(2.992 * 44100, rel=1e-6)
+    assert change_detector(ChangeConfig(), 3, N_PATCHES, None) is None
+    assert change_detector(ChangeConfig(change_patches=0), 3, N_PATCHES, step_samples) is None
 
 
 def service_labels(tmp_path, smoothing: dict) -> tuple[list[int], object]:
@@ -161,3 +237,61 @@ def test_the_change_keys_stay_under_smoothing() -> None:
         config_from_dict({"smoothing": {"change_probability": "high"}})
     with pytest.raises(ConfigError, match="change: unknown key"):
         config_from_dict({"change": {"change_patches": 1}})
+
+
+def band_encoder(patches: np.ndarray) -> np.ndarray:
+    """A per-patch 'model': logit 2.7 for 'low' or 'high', by where the mel energy sits."""
+    high = patches[:, :, 48:].mean(axis=(1, 2)) > patches[:, :, :48].mean(axis=(1, 2))
+    logits = np.zeros((patches.shape[0], 3), np.float32)
+    logits[np.arange(patches.shape[0]), np.where(high, 2, 0)] = 2.7  # softmax: 0.8815
+    return logits
+
+
+@pytest.mark.parametrize(("smoothing", "early"), [
+    ({"change_probability": 0.8}, True), ({"change_probability": 0.95}, False),
+    ({"change_patches": 0}, False)], ids=["probability-0.8", "probability-0.95", "patches-0"])
+async def test_change_probability_from_the_config_decides_an_early_change(
+        tmp_path, smoothing, early) -> None:
+    """config -> daemon -> predictions: a low tone, then a high one; patches agree at p = 0.88.
+
+    At change_probability 0.8 the label moves as soon as the newest patches agree, with their
+    own pooled probability (0.88); at 0.95, or with change_patches 0 (off), it waits for the
+    window's pooling (lower).
+    """
+    import websockets
+
+    from daemon.service import ModelHandle
+    from models.patch_serving import PatchPooling
+    from tests.daemon_helpers import read_until, write_two_tones_wav
+    from tests.test_service import make_config, running
+
+    serving = PatchPooling(band_encoder, 1.0, N_PATCHES, 3)
+    model = ModelHandle(name="fake-patch", labels=["low", "mid", "high"], serving=serving)
+    wav = write_two_tones_wav(tmp_path / "two.wav", (440, 4000), 36.0)
+    config = make_config([{"name": "m", "kind": "url", "url": str(wav), "realtime": False}],
+                         smoothing=smoothing,
+                         history={"enabled": False})
+    async with running(config, model) as service, websockets.connect(
+            f"ws://127.0.0.1:{service.publisher.port}/") as ws:
+        messages = await read_until(
+            ws, lambda m: m["type"] == "prediction" and m["genre"] == "high", 60)
+    first_high = messages[-1]
+    assert [m["genre"] for m in messages if m["type"] == "prediction"][0] == "low"
+    if early:
+        assert first_high["confidence"] == pytest.approx(0.8815, abs=2e-4), first_high
+    else:
+        assert first_high["confidence"] < 0.8, first_high
+
+
+def test_a_result_of_genred_default_shape_is_read_by_the_detector() -> None:
+    """10 genres + no music, 10 patches: 11 window outputs, (10, 11) scores; another shape is
+    refused with the shapes named."""
+    rng = np.random.default_rng(3)
+    scores = rng.normal(0.0, 1.0, (N_PATCHES, 11)).astype(np.float32)
+    outputs = pooled_probabilities(scores).astype(np.float32)
+    to_smooth, moved = ChangeDetector(10, N_PATCHES, STEP).update(outputs, scores, end_of(9),
+                                                                  None)
+    np.testing.assert_array_equal(to_smooth, outputs)
+    assert not moved
+    with pytest.raises(ValueError, match=r"\(10, 11\)"):
+        ChangeDetector(10, N_PATCHES, STEP).update(outputs, scores[:, :10], end_of(9), None)

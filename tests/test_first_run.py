@@ -1,11 +1,16 @@
 """A first run as the README says (shipped config.yaml, real model) on a machine with no sound
 card: the demo playlist shows a genre within ~40 s, and the start is quiet (issue 14, 1 + 6).
+
+Checked on every machine: the daemon runs with PortAudio answering "no devices" (a machine
+without a sound card), whatever this one has; the quiet-start check holds each TensorFlow build
+to what scripts/dev installs for this machine (issue 25).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
 import re
 import sys
 import time
@@ -13,8 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from daemon.harness import REPO_ROOT, DaemonProcess, free_port
-from daemon.sources import list_input_devices
+from daemon.harness import REPO_ROOT, DaemonProcess
 from tests.real_helpers import Collector, Received, is_prediction
 
 pytestmark = [pytest.mark.tf, pytest.mark.timeout(180)]
@@ -22,6 +26,12 @@ FIRST_PREDICTION_LIMIT_SECONDS = 60.0
 """Generous on a loaded 2-core runner; measured ~10 s on an idle one (README: ~40 s)."""
 GENRED_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ +[a-z_.]+: ")
 TF_CUDA_PROBE = re.compile(r"cuInit|cuda_platform|cudart_stub|Could not find cuda|^E0000")
+TF_CUDA_PROBE_FAILED = re.compile(r"failed call to cuInit|Could not find cuda drivers")
+GENRED_WITHOUT_SOUND_CARD = (
+    "import sys, sounddevice; "
+    "sounddevice.query_devices = lambda *args, **kwargs: sounddevice.DeviceList(); "
+    "from daemon.cli import main; sys.exit(main(sys.argv[1:]))")
+"""`genred` with PortAudio reporting no devices: the machine the first-run promise is about."""
 
 
 @dataclass
@@ -33,8 +43,9 @@ class FirstRun:
     prediction: dict
 
 
-async def _first_prediction(daemon: DaemonProcess, port: int, started: float) -> Received:
+async def _first_prediction(daemon: DaemonProcess, started: float) -> Received:
     """The first prediction of source 'demo' over WebSocket, within the limit from ``started``."""
+    port = await daemon.bound_port(FIRST_PREDICTION_LIMIT_SECONDS)
     await daemon.wait_ready(port, FIRST_PREDICTION_LIMIT_SECONDS)
     collector = await Collector().open(f"ws://127.0.0.1:{port}/")
     try:
@@ -47,19 +58,16 @@ async def _first_prediction(daemon: DaemonProcess, port: int, started: float) ->
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
     """`genred run` with the repository's own config.yaml (only the port and state dir differ)."""
-    if list_input_devices():
-        pytest.skip("this machine has an input device: the demo fallback does not apply")
     tmp = tmp_path_factory.mktemp("first-run")
-    port = free_port()
     daemon = DaemonProcess(
         REPO_ROOT / "config.yaml", tmp / "daemon.log",
         # the daemon's own defaults, not the test harness's quieter TF_CPP_MIN_LOG_LEVEL=2
         env={"XDG_STATE_HOME": str(tmp / "state"), "TF_CPP_MIN_LOG_LEVEL": ""},
-        command=[sys.executable, "-m", "daemon", "run", "--port", str(port)])
+        command=[sys.executable, "-c", GENRED_WITHOUT_SOUND_CARD, "run", "--port", "0"])
     started = time.monotonic()
     daemon.start()
     try:
-        received = asyncio.run(_first_prediction(daemon, port, started))
+        received = asyncio.run(_first_prediction(daemon, started))
     finally:
         status = daemon.stop()
     assert status == 0, daemon.log()
@@ -92,17 +100,25 @@ def _tensorflow_is_cpu_build() -> bool:
 
 
 def test_first_run_is_quiet(first_run: FirstRun) -> None:
-    """genred speaks first; no line of TensorFlow's CUDA probe, no error-level TF line."""
+    """genred speaks first; no line of TensorFlow's failed CUDA probe, no error-level TF line.
+
+    The CPU wheel (Linux x86_64 without an NVIDIA driver) probes nothing. The CUDA wheel belongs
+    only where a driver is loaded (scripts/dev); there the probe finds it and must not fail.
+    """
     lines = first_run.log.splitlines()
     assert lines and GENRED_LINE.match(lines[0]), lines[:3]
-    if not _tensorflow_is_cpu_build():
-        pytest.skip("TensorFlow's CUDA build is installed (pyproject installs tensorflow-cpu "
-                    "on Linux x86_64; reinstall with scripts/dev setup)")
     assert not [line for line in lines if "XNNPACK" in line]  # LiteRT's notice: filtered
-    probe = [line for line in lines if TF_CUDA_PROBE.search(line)]
-    assert not probe, probe
-    tf_errors = [line for line in lines if re.match(r"^[EF]\d{4} ", line)]
-    assert not tf_errors, tf_errors
+    if _tensorflow_is_cpu_build():
+        probe = [line for line in lines if TF_CUDA_PROBE.search(line)]
+        assert not probe, probe
+        tf_errors = [line for line in lines if re.match(r"^[EF]\d{4} ", line)]
+        assert not tf_errors, tf_errors
+        return
+    assert os.path.exists("/proc/driver/nvidia"), (
+        "TensorFlow's CUDA build on a machine without an NVIDIA driver: it probes for a GPU at "
+        "every start (scripts/dev setup installs tensorflow-cpu here)")
+    failed = [line for line in lines if TF_CUDA_PROBE_FAILED.search(line)]
+    assert not failed, failed
 
 
 def test_first_run_says_the_genre_on_the_terminal(first_run: FirstRun) -> None:

@@ -92,6 +92,19 @@ def test_retention_prunes_at_start_and_while_running(tmp_path, monkeypatch):
     assert [r["genre"] for r in query(db)] == ["jazz"]
 
 
+@pytest.mark.parametrize("retention_days", [1.0, 0.5])
+def test_retention_keeps_rows_just_inside_and_prunes_just_outside(tmp_path, retention_days):
+    """Rows 1 h inside the retention are kept, rows 1 h outside it are pruned (units: days)."""
+    db = tmp_path / "h.sqlite3"
+    retention_hours, now = retention_days * 24, time.time()
+    rows = [("a", "outside", now - (retention_hours + 1) * 3600, True),
+            ("a", "inside", now - (retention_hours - 1) * 3600, True),
+            ("a", "new", now - 60, True)]
+    write_rows(db, rows, retention_days=retention_days)
+    write_rows(db, [], retention_days=retention_days)  # a restart prunes at once
+    assert [r["genre"] for r in query(db)] == ["inside", "new"]
+
+
 def test_unwritable_path_is_an_error_state_then_recovers(tmp_path):
     blocker = tmp_path / "state"
     blocker.write_text("a file where the folder should be")
@@ -102,12 +115,18 @@ def test_unwritable_path_is_an_error_state_then_recovers(tmp_path):
         history.record(prediction("a", "rock", time.time()), True)
         wait_until(lambda: history.rows_failed == 1)
         assert history.health()["state"] == "error" and "state" in history.health()["error"]
+        assert history.health()["error"].startswith(("FileExistsError: ", "NotADirectoryError: "))
+        history.record(prediction("a", "pop", time.time()), True)
+        wait_until(lambda: history.rows_failed == 2)  # counted across batches
         blocker.unlink()
         history.record(prediction("a", "jazz", time.time()), True)
         wait_until(lambda: history.health()["state"] == "ok")
+        assert history.health()["error"] is None
+        history.record(prediction("a", "jazz", time.time()), False)
+        wait_until(lambda: history.rows_written == 2)  # counted across batches
     finally:
         history.close()
-    assert [r["genre"] for r in query(blocker / "h.sqlite3")] == ["jazz"]
+    assert [r["genre"] for r in query(blocker / "h.sqlite3")] == ["jazz", "jazz"]
 
 
 def test_full_queue_drops_without_blocking(tmp_path):
@@ -232,3 +251,39 @@ def test_cli_unknown_source_lists_the_stored_ones(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (f"genred history: no source 'radoi' in {db} (sources: "
                                      f"line-in, radio)")
+
+
+@pytest.mark.parametrize(("key", "good", "bad", "rule"), [
+    ("retention_days", [0.001], [0.0, -1.0], "must be > 0"),
+    ("commit_interval_seconds", [0.01, 60.0], [0.009, 60.5], "must be in [0.01, 60]"),
+    ("queue_size", [1], [0], "must be >= 1"),
+])
+def test_config_limits_name_the_key(key, good, bad, rule):
+    for value in good:
+        config_from_dict({"history": {key: value}})
+    for value in bad:
+        with pytest.raises(ConfigError) as error:
+            config_from_dict({"history": {key: value}})
+        assert str(error.value) == f"history.{key}: {rule}, got {value!r}"
+
+
+def test_every_field_of_a_row_and_the_health_counts(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    history = History(HistoryConfig(path=str(db)))
+    assert history.query() == [] and history.health() == {
+        "state": "ok", "error": None, "path": str(db), "rows_written": 0, "rows_dropped": 0,
+        "rows_failed": 0, "rows_queued": 0}
+    history.close()  # never started: nothing to wait for
+    record = Prediction(source="kitchen", window_start_ms=1500, window_end_ms=31499,
+                        wall_time=1_800_000_000.25, genre="jazz", confidence=0.61,
+                        probabilities={"rock": 0.39, "jazz": 0.61},
+                        raw_probabilities={"rock": 0.5, "jazz": 0.5}, model="m1")
+    history.start()
+    history.record(record, changed=False)
+    history.close()
+    [row] = history.query()
+    assert {k: v for k, v in row.items() if k != "id"} == {
+        "source": "kitchen", "wall_time": 1_800_000_000.25, "window_start_ms": 1500,
+        "window_end_ms": 31499, "genre": "jazz", "confidence": 0.61, "changed": False,
+        "probabilities": {"rock": 0.39, "jazz": 0.61}, "model": "m1"}
+    assert history.health()["rows_written"] == 1 and history.health()["state"] == "ok"

@@ -215,3 +215,17 @@ def test_hls_scheme_is_refused_by_the_config_with_a_hint(tmp_path):
     config.write_text("sources: []\n")
     result = genred("run", "--config", str(config), "--source", "hls://example.org/live")
     assert_one_line_error(result, "use http(s)://.../x.m3u8")
+
+
+@pytest.mark.parametrize(("config_text", "flags"), [
+    ("sources: []\n", ("--source", "hls://user:hunter2@example.org/live?token=tok3n")),
+    ("mqtt:\n  url: 'http://user:hunter2@broker/x?token=tok3n'\n", ()),
+])
+def test_config_errors_of_run_never_show_credentials(tmp_path, config_text, flags):
+    """`genred run` names the bad key and value, with user info and secret values as ***."""
+    config = tmp_path / "c.yaml"
+    config.write_text(config_text)
+    result = genred("run", "--config", str(config), *flags)
+    assert_one_line_error(result, "config error")
+    assert "***@" in result.stderr and "token=***" in result.stderr, result.stderr
+    assert "hunter2" not in result.stderr and "tok3n" not in result.stderr, result.stderr

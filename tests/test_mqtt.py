@@ -86,11 +86,12 @@ async def test_discovery_state_and_change_reach_a_subscriber(broker):
 
 
 async def test_live_subscriber_sees_changes_and_offline_on_stop(broker):
+    subscribed = asyncio.Event()
     listener = asyncio.create_task(collect(
         broker.port, ["genred/#"], lambda s: ("offline", True) in s.get("genred/availability",
                                                                         [])
-        or ("offline", False) in s.get("genred/availability", [])))
-    await asyncio.sleep(0.3)  # the subscriber is subscribed
+        or ("offline", False) in s.get("genred/availability", []), subscribed=subscribed))
+    await asyncio.wait_for(subscribed.wait(), 15)
     async with running(broker.url) as publisher:
         await wait_for(lambda: publisher.connected)
         publisher.publish_prediction(prediction("radio", "rock"), changed=True)
@@ -199,10 +200,11 @@ async def test_last_will_says_offline_when_the_daemon_is_killed(broker):
     try:
         line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 30)
         assert line.strip() == "ready"
+        subscribed = asyncio.Event()
         listener = asyncio.create_task(collect(
             broker.port, ["genred/availability"],
-            lambda s: s["genred/availability"][-1][0] == "offline"))
-        await asyncio.sleep(0.5)
+            lambda s: s["genred/availability"][-1][0] == "offline", subscribed=subscribed))
+        await asyncio.wait_for(subscribed.wait(), 15)
         process.kill()
         seen = await asyncio.wait_for(listener, 15)
     finally:

@@ -170,3 +170,79 @@ def test_history_keeps_outputs_of_a_window_taken_before_newer_patches() -> None:
     cache.add(5, fake_patches(5, 1))
     with pytest.raises(KeyError):
         cache.window_outputs(2)  # patch 0 is older than window + history now
+
+
+def test_a_patch_being_encoded_is_known_and_never_encoded_twice() -> None:
+    """Patches re-sent while the encoder holds them are not queued again."""
+    cache, encoder = PatchCache(4), CountingEncoder()
+    cache.add(0, fake_patches(0, 4))
+    indices, patches = cache.take_pending()  # the encoder has them, no outputs yet
+    assert indices == [0, 1, 2, 3] and cache.n_pending == 0
+    cache.add(2, fake_patches(2, 3))  # 2, 3 in flight; 4 new
+    assert cache.n_pending == 1
+    cache.store(indices, encoder(patches))
+    assert cache.encode(encoder) == 1 and encoder.calls == [4, 1]
+    assert len(encoder.keys) == len(set(encoder.keys)) == 5 and cache.n_encoded_total == 5
+    np.testing.assert_array_equal(cache.pooled(), encode_offline(fake_patches(1, 4)).mean(0))
+
+
+def test_limits_defaults_and_messages() -> None:
+    assert PatchCache().n_patches == 10 and PatchCache().history == 0
+    one = PatchCache(1)
+    assert one.newest_index == -1 and list(one.window_indices) == [] and not one.ready
+    one.add(0, fake_patches(0, 1))
+    one.encode(encode_offline)
+    assert one.ready and one.window_indices == range(0, 1)
+    for n_patches, history in ((0, 0), (1, -1)):
+        with pytest.raises(ValueError, match=rf"^need n_patches >= 1 and history >= 0, got "
+                                             rf"{n_patches}, {history}$"):
+            PatchCache(n_patches, history)
+
+
+def test_patches_within_the_history_are_queued_older_ones_are_not() -> None:
+    """Window 4 + history 2 behind patch 10: patch 5 is kept, patch 4 is stale."""
+    cache = PatchCache(4, history=2)
+    cache.add(10, fake_patches(10, 1))
+    cache.add(4, fake_patches(4, 1))
+    assert cache.n_pending == 1
+    cache.add(5, fake_patches(5, 1))
+    assert cache.n_pending == 2 and cache.take_pending()[0] == [5, 10]
+
+
+def test_window_outputs_is_that_window_only_with_a_clear_error() -> None:
+    cache = PatchCache(4, history=6)
+    cache.add(0, fake_patches(0, 8))
+    cache.encode(encode_offline)
+    np.testing.assert_array_equal(cache.window_outputs(7), encode_offline(fake_patches(4, 4)))
+    with pytest.raises(KeyError, match=r"window ending at patch 9: no output for \[8, 9\]"):
+        cache.window_outputs(9)
+
+
+def test_pooled_needs_enough_outputs() -> None:
+    cache = PatchCache(4)
+    cache.add(0, fake_patches(0, 2))
+    cache.encode(encode_offline)
+    with pytest.raises(RuntimeError, match=r"^2 of 4 patch outputs in the window$"):
+        cache.pooled()
+    with pytest.raises(RuntimeError, match=r"^2 of 3 patch outputs in the window$"):
+        cache.pooled(min_patches=3)
+    single = PatchCache(4)
+    single.add(0, fake_patches(0, 1))
+    single.encode(encode_offline)
+    np.testing.assert_array_equal(single.pooled(min_patches=0), encode_offline(
+        fake_patches(0, 1))[0])
+
+
+def test_wrong_output_and_patch_counts_are_errors() -> None:
+    cache = PatchCache(4)
+    cache.add(0, fake_patches(0, 2))
+    indices, patches = cache.take_pending()
+    with pytest.raises(ValueError, match=r"^expected \(2, dim\) outputs, got \(3, 8\)$"):
+        cache.store(indices, np.zeros((3, 8)))
+    with pytest.raises(ValueError, match=r"^expected \(2, dim\) outputs, got \(16,\)$"):
+        cache.store(indices, np.zeros(16))
+    with pytest.raises(ValueError):
+        cache.give_back(indices, patches[:1])
+    cache.give_back(indices, patches)
+    with pytest.raises(ValueError, match=r"^encoder gave \(3, 8\) for 2 patches$"):
+        cache.encode(lambda batch: np.zeros((3, 8)))

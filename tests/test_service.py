@@ -132,20 +132,27 @@ async def test_sources_due_together_are_batched(tmp_path, n_sources):
         assert worker.batches < worker.windows_classified  # some batches held >1 window
 
 
-async def test_no_music_output_gives_state_not_a_genre(tmp_path):
-    """A model whose last output says 'no music' puts the source in no_music, no prediction."""
+async def test_no_music_until_the_source_ends_publishes_nothing_and_stores_nothing(tmp_path):
+    """Every window no music, read to the end: no prediction, no history row, no label change."""
+    from daemon.history_query import query
+
     def no_music_predict(images):
         genres = fake_predict(images)
         return np.concatenate([genres * 0.1, np.full((len(images), 1), 0.9, np.float32)], 1)
 
     model = fake_model()
     model.serving.predict_rows = no_music_predict
-    wav = write_tone_wav(tmp_path / "tone.wav", 440, 40.0)
-    config = make_config([{"name": "talk", "kind": "url", "url": str(wav), "realtime": False}])
+    wav = write_tone_wav(tmp_path / "tone.wav", 440, 45.0)
+    db = tmp_path / "history.sqlite3"
+    config = make_config([{"name": "talk", "kind": "url", "url": str(wav), "realtime": False}],
+                         history={"path": str(db), "commit_interval_seconds": 0.1})
     async with running(config, model) as service:
         async with websockets.connect(f"ws://127.0.0.1:{service.publisher.port}/") as ws:
             messages = await read_until(
-                ws, lambda m: m["type"] == "status" and m["state"] == "no_music", 30)
-        health = service.health()
+                ws, lambda m: m["type"] == "status" and m["state"] == "ended", 30)
+        classified = service.health()["sources"][0]["windows_classified"]
+    states = [m["state"] for m in messages if m["type"] == "status"]
+    assert "no_music" in states and states[-1] == "ended"
+    assert classified >= 2  # the model saw windows: each was no music
     assert not [m for m in messages if m["type"] == "prediction"]
-    assert health["sources"][0]["state"] in ("no_music", "ended")
+    assert db.is_file() and query(db) == []

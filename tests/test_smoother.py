@@ -140,42 +140,74 @@ def test_reset_clears_moving_average_window() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        [0.5, 0.5],
-        [[0.2, 0.3, 0.5]],
-        [0.2, np.nan, 0.8],
-        [0.2, np.inf, 0.8],
-        [-0.1, 0.6, 0.5],
-        [0.0, 0.0, 0.0],
+        ([0.5, 0.5], r"probabilities must have shape \(3,\), got \(2,\)"),
+        ([[0.2, 0.3, 0.5]], r"probabilities must have shape \(3,\), got \(1, 3\)"),
+        ([0.2, np.nan, 0.8], "probabilities contain NaN or infinity"),
+        ([0.2, np.inf, 0.8], "probabilities contain NaN or infinity"),
+        ([-0.1, 0.6, 0.5], "probabilities must be non-negative"),
+        ([0.0, 0.0, 0.0], "probabilities sum to zero"),
     ],
 )
-def test_bad_probabilities_raise_and_leave_state_intact(bad: list[Any]) -> None:
+def test_bad_probabilities_raise_and_leave_state_intact(bad: list[Any], message: str) -> None:
     smoother = Smoother(3, SmoothingConfig(alpha=0.5))
     smoother.update(np.array([0.6, 0.2, 0.2]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"^{message}$"):
         smoother.update(np.array(bad, dtype=np.float64))
     result = smoother.update(np.array([0.6, 0.2, 0.2]))
     np.testing.assert_allclose(result.probabilities, [0.6, 0.2, 0.2])
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"method": "median"},
-        {"alpha": 0.0},
-        {"alpha": 1.5},
-        {"window_hops": 0},
-        {"hysteresis_margin": -0.1},
-        {"hysteresis_margin": 1.0},
-        {"hysteresis_hops": 0},
-    ],
-)
-def test_bad_config_rejected(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
-        Smoother(3, SmoothingConfig(**kwargs))
+CONFIG_LIMITS = [  # field, values accepted at the edges, values refused, the rule
+    ("method", ["ema", "mean"], ["median"], "must be one of ['ema', 'mean']"),
+    ("alpha", [1e-9, 1.0], [0.0, 1.0000001], "must be in (0, 1]"),
+    ("window_hops", [1], [0], "must be >= 1"),
+    ("hysteresis_margin", [0.0, 0.999], [-0.001, 1.0], "must be in [0, 1)"),
+    ("hysteresis_hops", [1], [0], "must be >= 1"),
+    ("change_patches", [0, 10], [-1, 11], "must be in 0..10"),
+    ("change_probability", [0.0, 1.0], [-0.001, 1.001], "must be in [0, 1]"),
+]
 
 
-def test_bad_label_count_rejected() -> None:
-    with pytest.raises(ValueError):
-        Smoother(0)
+@pytest.mark.parametrize(("field", "good", "bad", "rule"), CONFIG_LIMITS)
+def test_config_limits_are_exact_and_errors_name_the_key(field: str, good: list[Any],
+                                                          bad: list[Any], rule: str) -> None:
+    for value in good:
+        Smoother(3, SmoothingConfig(**{field: value}))
+    for value in bad:
+        with pytest.raises(ValueError) as error:
+            Smoother(3, SmoothingConfig(**{field: value}))
+        assert str(error.value) == f"smoothing.{field}: {rule}, got {value!r}"
+        with pytest.raises(ValueError, match=rf"^sources\[0\]\.s\.{field}: "):
+            SmoothingConfig(**{field: value}).validate("sources[0].s")
+
+
+def test_one_label_is_enough_and_zero_is_refused() -> None:
+    assert Smoother(1).update(np.array([3.0])).label_index == 0
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match=rf"^n_labels must be an int >= 1, got {bad!r}$"):
+            Smoother(bad)
+
+
+def test_default_config_when_none_is_given() -> None:
+    assert Smoother(3).config == SmoothingConfig() == Smoother(3, None).config
+
+
+def test_a_lead_of_exactly_the_margin_is_not_enough() -> None:
+    """The challenger must lead by *more* than the margin (binary-exact values: 0.625 - 0.375)."""
+    smoother = Smoother(2, _raw(0.25, 1))
+    smoother.update(np.array([1.0, 0.0]))
+    results = _feed(smoother, [[0.375, 0.625]] * 5)  # leads by exactly 0.25
+    assert [r.label_index for r in results] == [0] * 5
+    assert smoother.update(np.array([0.3125, 0.6875])).label_index == 1  # leads by 0.375
+
+
+@pytest.mark.parametrize("method", ["ema", "mean"])
+def test_unnormalised_and_float32_inputs_are_normalised_before_smoothing(method: str) -> None:
+    """Each window counts by its distribution, whatever its total; the output is float64."""
+    smoother = Smoother(2, SmoothingConfig(method=method, alpha=0.5, window_hops=2))
+    smoother.update(np.array([8.0, 0.0], dtype=np.float32))
+    result = smoother.update(np.array([0.0, 0.5], dtype=np.float32))
+    assert result.probabilities.dtype == np.float64
+    np.testing.assert_allclose(result.probabilities, [0.5, 0.5], rtol=0, atol=1e-12)

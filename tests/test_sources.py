@@ -133,8 +133,9 @@ async def test_tcp_second_producer_waits_third_is_refused_idle_one_is_replaced()
         asyncio.open_connection("127.0.0.1", source.port), 5)
     assert await asyncio.wait_for(third_reader.read(), 5) == b""  # closed by the source
     third.close()
-    for _ in range(4):
+    for n_chunks in range(2, 6):  # the first keeps sending (never idle for 1 s)
         first.write(np.zeros(4410, dtype="<i2").tobytes())
+        await recorder.wait_for(lambda n=n_chunks: recorder.n_samples >= n * 4410)
         await asyncio.sleep(0.3)
     assert recorder.n_samples == 5 * 4410 and np.all(np.concatenate(recorder.chunks) == 0)
     await recorder.wait_for(lambda: recorder.n_samples >= 6 * 4410)  # first idle 1 s: replaced
