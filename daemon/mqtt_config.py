@@ -45,7 +45,8 @@ class MqttConfig:
         if self.url is not None:
             parts = urlsplit(self.url)
             check(parts.scheme in DEFAULT_PORTS and bool(parts.hostname), f"{path}.url",
-                  "must look like mqtt://[user:pass@]host[:port] or mqtts://...",
+                  "must look like mqtt://host[:port] or mqtts://host[:port] (user and password "
+                  "may go before the host, as in any URL)",
                   redact_url(self.url))
             try:
                 parts.port  # noqa: B018 (raises on a bad port)

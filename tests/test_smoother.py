@@ -165,9 +165,24 @@ CONFIG_LIMITS = [  # field, values accepted at the edges, values refused, the ru
     ("window_hops", [1], [0], "must be >= 1"),
     ("hysteresis_margin", [0.0, 0.999], [-0.001, 1.0], "must be in [0, 1)"),
     ("hysteresis_hops", [1], [0], "must be >= 1"),
+]
+CHANGE_LIMITS = [  # the change detector's keys, also under smoothing: (daemon/change.py)
     ("change_patches", [0, 10], [-1, 11], "must be in 0..10"),
     ("change_probability", [0.0, 1.0], [-0.001, 1.001], "must be in [0, 1]"),
 ]
+
+
+@pytest.mark.parametrize(("field", "good", "bad", "rule"), CHANGE_LIMITS)
+def test_change_limits_are_exact_and_errors_name_the_smoothing_key(
+        field: str, good: list[Any], bad: list[Any], rule: str) -> None:
+    from daemon.config import config_from_dict
+
+    for value in good:
+        assert getattr(config_from_dict({"smoothing": {field: value}}).change, field) == value
+    for value in bad:
+        with pytest.raises(ValueError) as error:
+            config_from_dict({"smoothing": {field: value}})
+        assert str(error.value) == f"smoothing.{field}: {rule}, got {value!r}"
 
 
 @pytest.mark.parametrize(("field", "good", "bad", "rule"), CONFIG_LIMITS)
