@@ -200,8 +200,8 @@ def test_duplicate_key_error_is_one_line(tmp_path):
     result = genred_run(config)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"genred: config error: {config}: invalid YAML (found duplicate key 'port' at line 4, "
-        "column 3; first at line 2)"]
+        f"genred: config error: --config {config}: invalid YAML (found duplicate key 'port' at "
+        "line 4, column 3; first at line 2)"]
 
 
 # --- F11: history on a full disk (a real tmpfs) -------------------------------------------------
