@@ -198,7 +198,8 @@ def build_table() -> str:
     _library_rows(rows)
     results = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))
                if not p.name.startswith("dev_")]
-    machines = [r["machine"] for r in results if "machine" in r]  # tools' results have none
+    machines = [r["machine"] for r in results  # tools' results have none (or a note)
+                if isinstance(r.get("machine"), dict)]
     if not machines:
         return "No results yet: run `.venv/bin/python -m bench.run_all`."
     first = machines[0]
