@@ -99,7 +99,9 @@ def test_slow_model_at_1_5x_sheds_fairly_and_batches_stay_flat(
         gaps = np.diff(ends) / PATCH_SAMPLES
         assert gaps[2:].max() <= 3, (name, gaps)  # once warm: a label at least every 3 hops
         hop = hops[name] * RATE_HZ / PATCH_SAMPLES  # its last 8 labels, in hops
-        assert 1.1 <= hop <= 2.5, (name, hop)
+        assert 1.0 <= hop <= 2.5, (name, hop)  # one source's last 8 may all land on time
+    grown = [hops[name] * RATE_HZ / PATCH_SAMPLES for name in labels]
+    assert np.median(grown) >= 1.1, grown  # but the hop grows for sources as a whole
     assert any(shed for got in labels.values() for _, shed in got)  # pooled fewer patches
     # no cascade: once warm (the warm-up's patches are all encoded, late), a call encodes
     # its windows' own new patches, one each, not the 10-13 of a starved window
