@@ -93,12 +93,14 @@ class InferenceConfig:
     """Most sources (each with its due window and work ahead) in one inference batch; when
     more wait, the longest waiting go first (round-robin)."""
     runtime: str = "auto"
-    """auto: the artifact's TFLite export when it has one (LiteRT, CPU; not with an NVIDIA GPU
-    or a reduced precision), else its Keras model; keras; tflite (``genred export``)."""
+    """auto: the fastest runtime on this machine that agrees with Keras float32, measured once
+    and cached (models/runtime_choice.py; Keras on an NVIDIA GPU); keras; tflite (``genred
+    export``)."""
     num_threads: int | None = None
     """tflite: interpreter threads (null = every core)."""
-    precision: str = "float32"
-    """keras: compute precision (bfloat16/float16: mixed policy, weights stay float32)."""
+    precision: str = "auto"
+    """auto: float32, or bfloat16 where runtime auto measures it faster and agreeing; keras:
+    float32/bfloat16/float16 (mixed policy, weights stay float32)."""
 
     def validate(self, path: str) -> None:
         """Range checks."""
@@ -106,9 +108,10 @@ class InferenceConfig:
                self.max_batch_size)
         check(self.runtime in RUNTIMES, f"{path}.runtime", f"must be one of {list(RUNTIMES)}",
               self.runtime)
-        check(self.precision in PRECISIONS, f"{path}.precision",
-              f"must be one of {list(PRECISIONS)}", self.precision)
-        problem = runtime_precision_error(self.runtime, self.precision)
+        check(self.precision in ("auto", *PRECISIONS), f"{path}.precision",
+              f"must be one of {['auto', *PRECISIONS]}", self.precision)
+        problem = runtime_precision_error(self.runtime, self.precision.replace("auto",
+                                                                               "float32"))
         check(problem is None, f"{path}.precision", str(problem), self.precision)
         check(self.num_threads is None or 1 <= self.num_threads <= 256,
                f"{path}.num_threads", "must be in 1..256 or null", self.num_threads)

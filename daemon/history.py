@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import queue
 import sqlite3
 import threading
@@ -26,6 +25,7 @@ from daemon.history_query import SCHEMA as _SCHEMA
 from daemon.history_query import query
 from daemon.messages import Prediction
 from daemon.schema import check
+from models.statedir import state_dir
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,8 +62,7 @@ class HistoryConfig:
 
 def default_path() -> Path:
     """$XDG_STATE_HOME/genred/history.sqlite3, else ~/.local/state/genred/history.sqlite3."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "genred" / "history.sqlite3"
+    return state_dir() / "history.sqlite3"
 
 
 class History:

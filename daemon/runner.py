@@ -16,6 +16,7 @@ from daemon.sources import SourceConfigError
 from models.contract import ArtifactError
 from models.errors import GenredError
 from models.loader import load_model
+from models.runtime_choice import choose_runtime
 from models.serving import serving_for
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,18 +32,22 @@ def load_model_handle(folder: str, runtime: str = "keras", num_threads: int | No
 
     ``runtime``: "keras" (the artifact's Keras model, computing in ``precision``), "tflite"
     (its ``genred export`` TFLite file, run with ``num_threads`` threads; None = every core) or
-    "auto" (models.loader.RUNTIMES).
+    "auto" (with ``precision`` "auto": chosen by measurement, models/runtime_choice.py).
     """
     started = time.monotonic()
     try:
-        loaded = load_model(folder, runtime, num_threads, precision)
+        choice = choose_runtime(folder, runtime, precision, num_threads)
+        loaded = load_model(folder, choice.runtime, num_threads, choice.precision)
     except ArtifactError as error:
         raise StartupError(f"model: {error}") from error
     contract = loaded.contract
-    _LOGGER.info("loaded model %s (%s, %d labels) from %s in %.1f s; inference on %s",
-                 contract.name, contract.model_kind, len(contract.labels), folder,
-                 time.monotonic() - started, loaded.predictor.describe())
-    return ModelHandle(name=contract.name, labels=contract.labels, serving=serving_for(loaded))
+    _LOGGER.info("loaded model %s (%s, %d labels) from %s in %.1f s; inference on %s "
+                 "(runtime %s: %s)", contract.name, contract.model_kind, len(contract.labels),
+                 folder, time.monotonic() - started, loaded.predictor.describe(), runtime,
+                 choice.reason)
+    inference = {**choice.health(), "runs_on": loaded.predictor.describe()}
+    return ModelHandle(name=contract.name, labels=contract.labels, serving=serving_for(loaded),
+                       inference=inference)
 
 
 def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

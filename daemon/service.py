@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,8 @@ class ModelHandle:
     name: str
     labels: Sequence[str]
     serving: Serving
+    inference: dict[str, Any] = field(default_factory=dict)
+    """The runtime it runs on and why (/healthz ``inference``)."""
 
     def windower(self, hop_seconds: float, silence_rms_dbfs: float) -> Windower:
         """A fresh windower with this model's feature extractor."""
@@ -137,6 +139,7 @@ class Service:
             "labels": list(self.model.labels),
             "uptime_seconds": round(time.monotonic() - self._started_monotonic, 3),
             "overload_ratio": round(self.worker.load.ratio, 3),
+            "inference": self.model.inference,
             "sources": [
                 {"name": name, "kind": rt.config.kind, "state": rt.published_state,
                  "message": rt.message, "windows_classified": rt.windows,

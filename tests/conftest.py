@@ -12,6 +12,9 @@ import pytest
 from tests.isolation import changes, redirect_home, snapshot
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["GENRED_RUNTIME_PROBE"] = "0"
+"""runtime auto without the first-start measuring (a probe per test artifact would cost
+minutes); tests/test_runtime_choice.py measures for real with it cleared."""
 REAL_HOME, TEST_HOME = redirect_home()
 """The suite never writes under the real home (tests/isolation.py); checked per session."""
 

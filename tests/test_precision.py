@@ -107,7 +107,7 @@ def test_load_model_precision(tiny_artifact):
 def test_precision_config_and_cli():
     from training.library import add_parser
 
-    assert config_from_dict({}).inference.precision == "float32"
+    assert config_from_dict({}).inference.precision == "auto"
     assert config_from_dict({"inference": {"precision": "bfloat16"}}).inference.precision \
         == "bfloat16"
     with pytest.raises(ConfigError, match=r"inference\.precision: must be one of"):

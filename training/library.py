@@ -75,6 +75,7 @@ def append_result(output: Path, result: dict) -> None:
 def classify_library(args: argparse.Namespace) -> int:
     """Classify every input on the cluster or local pool; exit status 1 when any failed."""
     from models.contract import ArtifactError, check_contract, read_contract
+    from models.runtime_choice import choose_runtime
     from training.cluster import ModelPreload, open_client, run_tasks
 
     files = expand_inputs(args.files)
@@ -90,6 +91,9 @@ def classify_library(args: argparse.Namespace) -> int:
         end_partial_line(output)  # the next result starts on a line of its own
     model_dir = str(Path(args.model_dir).resolve())
     check_contract(read_contract(model_dir))  # a broken artifact stops here, not per file
+    choice = choose_runtime(model_dir, args.runtime, args.precision)
+    args.runtime, args.precision = choice.runtime, choice.precision
+    _LOGGER.info("runtime %s %s (%s)", choice.runtime, choice.precision, choice.reason)
     workers = max(1, min(args.workers, len(files)))
     results, errors = [], []
     check_model_loads(model_dir, args.runtime, args.precision,
@@ -192,13 +196,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--silence-dbfs", type=float, default=SILENCE_RMS_DBFS,
                         help="slices quieter than this RMS level are silent, not a genre")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                        help="auto: the artifact's TFLite export when it has one and LiteRT is "
-                             "installed (no TensorFlow: less memory), else Keras (default: "
+                        help="auto: the fastest runtime on this machine that agrees with Keras "
+                             "float32 (measured once, cached; the daemon's choice) (default: "
                              "%(default)s)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
                         help="Keras compute precision (bfloat16/float16: mixed, see "
-                             "bench/README.md; with --runtime auto it picks Keras; default: "
-                             "%(default)s)")
+                             "bench/README.md); auto: float32, or what --runtime auto measured "
+                             "best (default: %(default)s)")
     add_library_options(parser)
     parser.set_defaults(handler=run)
     return parser

@@ -1,0 +1,207 @@
+"""``runtime: auto``: the fastest runtime for this machine and model, chosen by measurement.
+
+Candidates are the runtimes this install can run: LiteRT (the artifact's TFLite export),
+Keras float32, and Keras bfloat16 where the CPU computes bfloat16 natively (avx512_bf16 or
+AMX). With one candidate there is nothing to measure. Otherwise models/runtime_probe.py
+times each on the demo clips in a process of its own, once per machine and model; a
+candidate counts only when its top-1 agrees with Keras float32 on at least
+:data:`MIN_AGREEMENT` of the units. The choice is cached in the state directory
+(``runtime-choice.json``), keyed by the model files, the CPU, the cores and the runtime
+versions. An explicit ``runtime:`` or ``precision:`` skips all of this, and so does
+``GENRED_RUNTIME_PROBE=0`` in the environment (the default rule: LiteRT when the artifact has
+an export; the test suite sets it, its runtime-choice tests clear it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.contract import check_contract, read_contract
+from models.extras import keras_installed
+from models.loader import NVIDIA_DRIVER, resolve_runtime
+from models.runtime_probe import Candidate, Measurement
+from models.statedir import state_dir
+from models.tflite_runtime import litert_available
+
+_LOGGER = logging.getLogger(__name__)
+
+MIN_AGREEMENT = 0.995
+"""Least top-1 agreement with Keras float32 a faster candidate needs."""
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+"""CPU flags under which bfloat16 is computed natively (else it is emulated, slower)."""
+CACHE_FILE = "runtime-choice.json"
+PROBE_TIMEOUT_SECONDS = 600.0
+PROBE_SWITCH = "GENRED_RUNTIME_PROBE"
+"""Environment variable; "0" skips the measuring."""
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROBE_CLIPS_DIR = REPO_ROOT / "daemon" / "demo"
+"""Real music to measure on: the demo playlist's clips."""
+
+
+@dataclass
+class RuntimeChoice:
+    """The runtime and precision to load, and why."""
+
+    runtime: str
+    precision: str
+    reason: str
+    measured: list[Measurement] = field(default_factory=list)
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz ``inference`` section."""
+        return {"runtime": self.runtime, "precision": self.precision, "chosen_by": self.reason,
+                "measured": [asdict(item) for item in self.measured]}
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((row for row in text.splitlines() if row.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('' where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    line = next((row for row in text.splitlines() if row.startswith("model name")), "")
+    return line.partition(":")[2].strip()
+
+
+def candidates(folder: Path) -> list[Candidate]:
+    """The runtimes this install can run the artifact with; Keras float32 (the reference)
+    first when installed."""
+    exported = isinstance(read_contract(folder).extra.get("tflite"), dict)
+    found = []
+    if keras_installed():
+        found.append(Candidate("keras", "float32"))
+        if cpu_flags() & set(BF16_FLAGS):
+            found.append(Candidate("keras", "bfloat16"))
+    if exported and litert_available():
+        found.append(Candidate("tflite", "float32"))
+    return found
+
+
+def _version(package: str) -> str:
+    """An installed package's version ('' when absent)."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def cache_key(folder: Path, found: Sequence[Candidate], num_threads: int | None) -> str:
+    """What a measurement depends on: model files, CPU, cores, threads, runtime versions."""
+    files = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime))
+                   for p in folder.iterdir() if p.is_file())
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", *BF16_FLAGS})
+    facts = {"model": str(folder.resolve()), "files": files, "cpu": cpu_model(),
+             "flags": flags, "cores": len(os.sched_getaffinity(0)), "threads": num_threads,
+             "candidates": [c.name for c in found],
+             "versions": [_version(p) for p in ("tensorflow", "keras", "ai-edge-litert")]}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def pick(measured: Sequence[Measurement]) -> tuple[Measurement, str]:
+    """The fastest candidate that agrees with the reference (the first), and why."""
+    agreeing = [m for m in measured if m.top1_agreement >= MIN_AGREEMENT]
+    best = min(agreeing, key=lambda m: m.ms_per_unit)
+    figures = ", ".join(f"{m.runtime} {m.precision} {m.ms_per_unit:.2f} ms"
+                        f" (agreement {m.top1_agreement:.3f})" for m in measured)
+    return best, f"measured per unit of work on this machine: {figures}"
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    """The cache file's entries ({} when missing or unreadable)."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _run_probe(folder: Path, found: Sequence[Candidate], clips: Sequence[Path],
+               num_threads: int | None) -> list[Measurement]:
+    """models.runtime_probe in a child process; its measurements."""
+    command = [sys.executable, "-m", "models.runtime_probe", str(folder)]
+    command += [arg for c in found for arg in ("--candidate", f"{c.runtime}:{c.precision}")]
+    command += [arg for clip in clips for arg in ("--clip", str(clip))]
+    if num_threads is not None:
+        command += ["--num-threads", str(num_threads)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
+                            timeout=PROBE_TIMEOUT_SECONDS)
+    if result.returncode != 0:
+        tail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
+        raise RuntimeError(f"runtime probe failed: {tail[0]}")
+    return [Measurement(**item) for item in json.loads(result.stdout.strip().splitlines()[-1])]
+
+
+def fallback(found: Sequence[Candidate], reason: str) -> RuntimeChoice:
+    """Without a measurement: LiteRT when it is a candidate (least memory), else Keras."""
+    names = {c.runtime for c in found}
+    runtime = "tflite" if "tflite" in names else "keras"
+    return RuntimeChoice(runtime, "float32", reason)
+
+
+def choose_runtime(folder: str | Path, runtime: str, precision: str,
+                   num_threads: int | None = None,
+                   clips: Sequence[Path] | None = None) -> RuntimeChoice:
+    """The runtime and precision to load ``folder`` with (see the module docstring); the
+    measuring plays ``clips`` (default: the demo playlist)."""
+    folder = Path(folder)
+    clips = sorted(PROBE_CLIPS_DIR.glob("*.ogg")) if clips is None else clips
+    contract = read_contract(folder)
+    check_contract(contract)
+    if runtime != "auto" or precision != "auto":
+        precision = "float32" if precision == "auto" else precision
+        return RuntimeChoice(resolve_runtime(contract, runtime, precision), precision,
+                             "configured" if runtime != "auto" else
+                             "runtime auto with a configured precision: the default rule")
+    if NVIDIA_DRIVER.exists() and keras_installed():
+        return RuntimeChoice("keras", "float32", "NVIDIA GPU present (Keras runs on it)")
+    found = candidates(folder)
+    if len(found) <= 1:
+        return fallback(found, "the only runtime installed")
+    if os.environ.get(PROBE_SWITCH) == "0":
+        return fallback(found, f"default rule ({PROBE_SWITCH}=0: not measured)")
+    path = state_dir() / CACHE_FILE
+    key = cache_key(folder, found, num_threads)
+    entries = _read_cache(path)
+    if key in entries:
+        cached = entries[key]
+        measured = [Measurement(**item) for item in cached["measured"]]
+        return RuntimeChoice(cached["runtime"], cached["precision"],
+                             f"{cached['reason']} (cached in {path})", measured)
+    _LOGGER.info("runtime auto: measuring %s on this machine (once; cached in %s)",
+                 ", ".join(c.name for c in found), path)
+    try:
+        measured = _run_probe(folder, found, clips, num_threads)
+    except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as error:
+        _LOGGER.warning("runtime auto: %s; using the default rule", error)
+        return fallback(found, f"default rule (measuring failed: {error})")
+    best, reason = pick(measured)
+    entries[key] = {"runtime": best.runtime, "precision": best.precision, "reason": reason,
+                    "measured": [asdict(m) for m in measured]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(entries, indent=1))
+    except OSError as error:
+        _LOGGER.warning("runtime auto: cannot cache the choice in %s: %s", path, error)
+    return RuntimeChoice(best.runtime, best.precision, reason, measured)

@@ -1,0 +1,117 @@
+"""runtime auto: the fastest runtime that agrees with Keras float32, measured once and cached
+(issue 22 item 3). The measuring test runs the real probe on the shipped model and a demo clip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from daemon.assembly import build_service
+from daemon.config import config_from_dict
+from daemon.runner import load_model_handle
+from models import runtime_choice
+from models.contract import ArtifactError
+from models.runtime_choice import MIN_AGREEMENT, choose_runtime, pick
+from models.runtime_probe import Measurement
+from tests.conftest import REPO_ROOT
+
+DEFAULT_MODEL = REPO_ROOT / "models" / "genred-default"
+BRAHMS = REPO_ROOT / "daemon" / "demo" / "04_Brahms_-_Hungarian_Dance_No_5.ogg"
+
+
+def measurement(runtime: str, precision: str, ms: float, agreement: float) -> Measurement:
+    return Measurement(runtime, precision, ms, agreement, 40, agreement, "somewhere")
+
+
+def no_probe(*args, **kwargs):
+    raise AssertionError("the probe ran")
+
+
+def test_pick_takes_the_fastest_that_agrees() -> None:
+    measured = [measurement("keras", "float32", 10.0, 1.0),
+                measurement("keras", "bfloat16", 6.0, 0.975),  # fastest, one window flipped
+                measurement("tflite", "float32", 9.0, 1.0)]
+    best, reason = pick(measured)
+    assert (best.runtime, best.precision) == ("tflite", "float32")
+    assert "keras bfloat16 6.00 ms (agreement 0.975)" in reason
+    measured[1].top1_agreement = MIN_AGREEMENT
+    assert pick(measured)[0].precision == "bfloat16"
+
+
+def test_explicit_settings_win_without_measuring(monkeypatch) -> None:
+    monkeypatch.delenv(runtime_choice.PROBE_SWITCH)
+    monkeypatch.setattr(subprocess, "run", no_probe)
+    choice = choose_runtime(DEFAULT_MODEL, "tflite", "auto")
+    assert (choice.runtime, choice.precision, choice.reason) == ("tflite", "float32",
+                                                                 "configured")
+    assert choose_runtime(DEFAULT_MODEL, "keras", "bfloat16").precision == "bfloat16"
+    ruled = choose_runtime(DEFAULT_MODEL, "auto", "float32")
+    assert ruled.runtime == "tflite" and "default rule" in ruled.reason
+    assert choose_runtime(DEFAULT_MODEL, "auto", "bfloat16").runtime == "keras"
+
+
+def test_switch_off_takes_the_default_rule(monkeypatch) -> None:
+    monkeypatch.setattr(subprocess, "run", no_probe)
+    choice = choose_runtime(DEFAULT_MODEL, "auto", "auto")
+    assert choice.runtime == "tflite" and "not measured" in choice.reason
+
+
+def test_a_broken_artifact_stops_before_measuring(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(runtime_choice.PROBE_SWITCH)
+    monkeypatch.setattr(subprocess, "run", no_probe)
+    with pytest.raises(ArtifactError, match="contract.json"):
+        choose_runtime(tmp_path, "auto", "auto")
+
+
+def test_a_failed_probe_falls_back_and_caches_nothing(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(runtime_choice.PROBE_SWITCH)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    not_audio = tmp_path / "x.ogg"
+    not_audio.write_bytes(b"not audio")
+    choice = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[not_audio])
+    assert choice.runtime == "tflite" and "measuring failed" in choice.reason
+    assert not (tmp_path / "state" / "genred" / runtime_choice.CACHE_FILE).exists()
+
+
+def test_measures_once_then_reads_the_cache(tmp_path, monkeypatch) -> None:
+    """The real probe (a child process) on the shipped model: every candidate this install
+    has is timed, the choice is the fastest agreeing one, and the second start reads it."""
+    monkeypatch.delenv(runtime_choice.PROBE_SWITCH)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    found = runtime_choice.candidates(DEFAULT_MODEL)
+    assert {c.name for c in found} >= {"keras float32", "tflite float32"}
+    choice = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
+    assert [m.runtime + " " + m.precision for m in choice.measured] == [c.name for c in found]
+    assert choice.measured[0].top1_agreement == 1.0 and choice.measured[0].n_windows >= 4
+    agreeing = [m for m in choice.measured if m.top1_agreement >= MIN_AGREEMENT]
+    fastest = min(agreeing, key=lambda m: m.ms_per_unit)
+    assert (choice.runtime, choice.precision) == (fastest.runtime, fastest.precision)
+    assert all(m.ms_per_unit > 0 and m.patch_top1_agreement is not None
+               for m in choice.measured)
+    cache = tmp_path / "state" / "genred" / runtime_choice.CACHE_FILE
+    assert len(json.loads(cache.read_text())) == 1
+    monkeypatch.setattr(subprocess, "run", no_probe)
+    again = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
+    assert (again.runtime, again.precision) == (choice.runtime, choice.precision)
+    assert "cached in" in again.reason and again.measured == choice.measured
+    monkeypatch.setattr(runtime_choice, "cpu_model", lambda: "another CPU")
+    with pytest.raises(AssertionError, match="the probe ran"):  # another machine measures
+        choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
+
+
+def test_the_choice_is_in_healthz() -> None:
+    handle = load_model_handle(str(DEFAULT_MODEL), "auto", 1, "auto")
+    service = build_service(config_from_dict({"sources": []}), handle)
+    inference = service.health()["inference"]
+    assert inference["runtime"] == "tflite" and inference["precision"] == "float32"
+    assert "LiteRT" in inference["runs_on"] and "not measured" in inference["chosen_by"]
+
+
+def test_config_precision_auto() -> None:
+    assert config_from_dict({}).inference.precision == "auto"
+    from daemon.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="inference.precision.*auto"):
+        config_from_dict({"inference": {"precision": "int4"}})
