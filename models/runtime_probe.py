@@ -66,13 +66,14 @@ class Measurement:
     describe: str
 
 
-def probe_windows(folder: Path, clips: Sequence[Path]) -> np.ndarray:
-    """Model inputs of windows every WINDOW_STEP_SECONDS through each clip (a short clip
-    looped to one window), at most MAX_WINDOWS."""
+def probe_windows(folder: Path, clips: Sequence[Path], max_windows: int = MAX_WINDOWS,
+                  step_seconds: float = WINDOW_STEP_SECONDS) -> np.ndarray:
+    """Model inputs of windows every ``step_seconds`` through each clip (a short clip looped
+    to one window), at most ``max_windows``."""
     contract = read_contract(folder)
     extractor = make_extractor(contract.frontend_name, contract.frontend_params)
     window = extractor.window_samples
-    step = int(WINDOW_STEP_SECONDS * SAMPLE_RATE_HZ)
+    step = int(step_seconds * SAMPLE_RATE_HZ)
     inputs = []
     for clip in clips:
         audio = load_audio(clip)
@@ -82,7 +83,7 @@ def probe_windows(folder: Path, clips: Sequence[Path]) -> np.ndarray:
                    for start in range(0, audio.shape[0] - window + 1, step)]
     if not inputs:
         raise ValueError("no probe audio (the demo clips are missing)")
-    return np.stack(inputs[:MAX_WINDOWS]).astype(np.float32)
+    return np.stack(inputs[:max_windows]).astype(np.float32)
 
 
 def unit_function(loaded: object) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
@@ -126,11 +127,12 @@ def agreement(top1: np.ndarray, reference_top1: np.ndarray) -> float:
 
 
 def measure(folder: Path, candidates: Sequence[Candidate], clips: Sequence[Path],
-            num_threads: int | None) -> list[Measurement]:
-    """Every candidate's speed and top-1 agreement with the first (the reference)."""
+            num_threads: int | None, windows: np.ndarray | None = None) -> list[Measurement]:
+    """Every candidate's speed and top-1 agreement with the first (the reference), on
+    ``windows`` (default: :func:`probe_windows` of ``clips``)."""
     from models.loader import load_model
 
-    windows = probe_windows(folder, clips)
+    windows = probe_windows(folder, clips) if windows is None else windows
     reference: np.ndarray | None = None
     found = []
     for candidate in candidates:
