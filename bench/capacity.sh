@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 22's capacity runs of genred-default (LiteRT, 5 min each after a ~1-min warm-up;
+# Issue 22's capacity runs of genred-default (runtime auto: the measured choice; 5 min each after a ~1-min warm-up;
 # about 25 min in all). Run on an otherwise idle machine from the repository root; each run
 # writes bench/results/<name>.json with the CPU model, flags, cores used and the 1-min load,
 # and the last step rebuilds bench/README.md's table (capacity per machine included).
@@ -11,7 +11,7 @@ PY=${PY:-.venv/bin/python}
 N2=${N2:-120}
 N1=${N1:-55}
 OVER=$((N1 * 3 / 2))
-RUNTIME=${RUNTIME:-tflite}
+RUNTIME=${RUNTIME:-auto}
 SECONDS_RUN=${SECONDS_RUN:-300}
 CPU=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //; s/[^A-Za-z0-9]\+/_/g')
 run() {  # name, N, [taskset prefix...]

@@ -137,11 +137,21 @@ def _wait_classified(port: int, n_windows: int, timeout: float) -> None:
     _LOGGER.warning("not every source classified %d windows in %.0f s", n_windows, timeout)
 
 
+def choose_first(config: dict[str, Any]) -> dict[str, Any]:
+    """runtime auto's choice for the daemon's model, measured (or read) before it starts."""
+    from models.runtime_choice import choose_runtime
+
+    choice = choose_runtime(config["model"], "auto", "auto")
+    _LOGGER.info("runtime auto: %s %s (%s)", choice.runtime, choice.precision, choice.reason)
+    return choice.health()
+
+
 def sustain(n_sources: int, seconds: float, runtime: str = "keras",
             max_batch: int = 8, model: str = "vgg16") -> dict[str, Any]:
     """One run with ``n_sources`` for ``seconds`` after warm-up; its figures."""
     port = free_port()
     config = daemon_config(n_sources, runtime, max_batch, model=model)
+    chosen = choose_first(config) if runtime == "auto" else None
     hop = model_hop_seconds(model, HOP_SECONDS)
     with daemon_process(config, port, f"streams-{n_sources}") as process:
         proc = psutil.Process(process.pid)
@@ -168,6 +178,7 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
     batches = max(last["inference_count"] - first["inference_count"], 1)
     result = {
         "n_sources": n_sources, "seconds": round(elapsed, 1), "runtime": runtime,
+        "runtime_chosen": chosen,
         "model": model, "max_batch_size": max_batch, "hop_seconds": round(hop, 4),
         "load_average_1min_start": load_start,
         "load_average_1min_end": round(psutil.getloadavg()[0], 2),
@@ -289,7 +300,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="search run length")
     parser.add_argument("--final-seconds", type=float, default=300.0)
     parser.add_argument("--start", type=int, help="first N (default: 85 %% of the limit)")
-    parser.add_argument("--runtime", choices=("keras", "tflite"), default="keras")
+    parser.add_argument("--runtime", choices=("auto", "keras", "tflite"), default="keras",
+                        help="auto: the daemon's measured choice (measured here first, so the "
+                             "daemon starts from the cache)")
     parser.add_argument("--max-batch", type=int, default=8)
     parser.add_argument("--model", choices=MODELS, default="vgg16")
     parser.add_argument("--only", type=int, help="a single run with N sources (no search)")
