@@ -37,7 +37,8 @@ def load_model_handle(folder: str, runtime: str = "keras", num_threads: int | No
     started = time.monotonic()
     try:
         choice = choose_runtime(folder, runtime, precision, num_threads)
-        loaded = load_model(folder, choice.runtime, num_threads, choice.precision)
+        threads = num_threads if choice.threads is None else choice.threads
+        loaded = load_model(folder, choice.runtime, threads, choice.precision)
     except ArtifactError as error:
         raise StartupError(f"model: {error}") from error
     contract = loaded.contract

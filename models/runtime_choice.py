@@ -48,19 +48,25 @@ PROBE_CLIPS_DIR = REPO_ROOT / "daemon" / "demo"
 """Real music to measure on: the demo playlist's clips."""
 
 
+CRITERIA = {"cpu": "cpu_ms_per_unit", "wall": "ms_per_unit"}
+"""What "fastest" means: least CPU time per unit (the daemon: sources per machine), or least
+wall time (genred classify: one file as fast as the cores allow)."""
+
+
 @dataclass
 class RuntimeChoice:
-    """The runtime and precision to load, and why."""
+    """The runtime, precision and threads (None: as configured) to load, and why."""
 
     runtime: str
     precision: str
     reason: str
+    threads: int | None = None
     measured: list[Measurement] = field(default_factory=list)
 
     def health(self) -> dict[str, Any]:
         """The /healthz ``inference`` section."""
-        return {"runtime": self.runtime, "precision": self.precision, "chosen_by": self.reason,
-                "measured": [asdict(item) for item in self.measured]}
+        return {"runtime": self.runtime, "precision": self.precision, "threads": self.threads,
+                "chosen_by": self.reason, "measured": [asdict(item) for item in self.measured]}
 
 
 def cpu_flags() -> set[str]:
@@ -83,9 +89,10 @@ def cpu_model() -> str:
     return line.partition(":")[2].strip()
 
 
-def candidates(folder: Path) -> list[Candidate]:
+def candidates(folder: Path, num_threads: int | None = None) -> list[Candidate]:
     """The runtimes this install can run the artifact with; Keras float32 (the reference)
-    first when installed."""
+    first when installed; LiteRT on every core and on one (less CPU per unit: no thread
+    hand-offs) unless ``num_threads`` is configured."""
     exported = isinstance(read_contract(folder).extra.get("tflite"), dict)
     found = []
     if keras_installed():
@@ -94,6 +101,8 @@ def candidates(folder: Path) -> list[Candidate]:
             found.append(Candidate("keras", "bfloat16"))
     if exported and litert_available():
         found.append(Candidate("tflite", "float32"))
+        if num_threads is None and len(os.sched_getaffinity(0)) > 1:
+            found.append(Candidate("tflite", "float32", 1))
     return found
 
 
@@ -117,13 +126,15 @@ def cache_key(folder: Path, found: Sequence[Candidate], num_threads: int | None)
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def pick(measured: Sequence[Measurement]) -> tuple[Measurement, str]:
-    """The fastest candidate that agrees with the reference (the first), and why."""
+def pick(measured: Sequence[Measurement], criterion: str = "cpu") -> tuple[Measurement, str]:
+    """The fastest candidate by ``criterion`` (CRITERIA) that agrees with the reference (the
+    first), and why."""
     agreeing = [m for m in measured if m.top1_agreement >= MIN_AGREEMENT]
-    best = min(agreeing, key=lambda m: m.ms_per_unit)
-    figures = ", ".join(f"{m.runtime} {m.precision} {m.ms_per_unit:.2f} ms"
-                        f" (agreement {m.top1_agreement:.3f})" for m in measured)
-    return best, f"measured per unit of work on this machine: {figures}"
+    best = min(agreeing, key=lambda m: getattr(m, CRITERIA[criterion]))
+    figures = ", ".join(
+        f"{Candidate(m.runtime, m.precision, m.threads).name} {m.cpu_ms_per_unit:.2f} CPU ms /"
+        f" {m.ms_per_unit:.2f} ms (agreement {m.top1_agreement:.3f})" for m in measured)
+    return best, f"least {criterion} time per unit of work on this machine: {figures}"
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
@@ -139,7 +150,7 @@ def _run_probe(folder: Path, found: Sequence[Candidate], clips: Sequence[Path],
                num_threads: int | None) -> list[Measurement]:
     """models.runtime_probe in a child process; its measurements."""
     command = [sys.executable, "-m", "models.runtime_probe", str(folder)]
-    command += [arg for c in found for arg in ("--candidate", f"{c.runtime}:{c.precision}")]
+    command += [arg for c in found for arg in ("--candidate", c.to_arg())]
     command += [arg for clip in clips for arg in ("--clip", str(clip))]
     if num_threads is not None:
         command += ["--num-threads", str(num_threads)]
@@ -161,12 +172,11 @@ def fallback(found: Sequence[Candidate], reason: str) -> RuntimeChoice:
 
 
 def choose_runtime(folder: str | Path, runtime: str, precision: str,
-                   num_threads: int | None = None,
-                   clips: Sequence[Path] | None = None) -> RuntimeChoice:
+                   num_threads: int | None = None, clips: Sequence[Path] | None = None,
+                   criterion: str = "cpu") -> RuntimeChoice:
     """The runtime and precision to load ``folder`` with (see the module docstring); the
     measuring plays ``clips`` (default: the demo playlist)."""
     folder = Path(folder)
-    clips = sorted(PROBE_CLIPS_DIR.glob("*.ogg")) if clips is None else clips
     contract = read_contract(folder)
     check_contract(contract)
     if runtime != "auto" or precision != "auto":
@@ -176,32 +186,49 @@ def choose_runtime(folder: str | Path, runtime: str, precision: str,
                              "runtime auto with a configured precision: the default rule")
     if NVIDIA_DRIVER.exists() and keras_installed():
         return RuntimeChoice("keras", "float32", "NVIDIA GPU present (Keras runs on it)")
-    found = candidates(folder)
-    if len(found) <= 1:
+    found = candidates(folder, num_threads)
+    if len({(c.runtime, c.precision) for c in found}) <= 1:
         return fallback(found, "the only runtime installed")
     if os.environ.get(PROBE_SWITCH) == "0":
         return fallback(found, f"default rule ({PROBE_SWITCH}=0: not measured)")
     path = state_dir() / CACHE_FILE
     key = cache_key(folder, found, num_threads)
     entries = _read_cache(path)
-    if key in entries:
-        cached = entries[key]
-        measured = [Measurement(**item) for item in cached["measured"]]
-        return RuntimeChoice(cached["runtime"], cached["precision"],
-                             f"{cached['reason']} (cached in {path})", measured)
-    _LOGGER.info("runtime auto: measuring %s on this machine (once; cached in %s)",
-                 ", ".join(c.name for c in found), path)
+    measured = _cached(entries, key)
+    where = f"cached in {path}"
+    if measured is None:
+        _LOGGER.info("runtime auto: measuring %s on this machine (once; cached in %s)",
+                     ", ".join(c.name for c in found), path)
+        try:
+            measured = _run_probe(folder, found,
+                                  sorted(PROBE_CLIPS_DIR.glob("*.ogg")) if clips is None
+                                  else clips, num_threads)
+        except (OSError, RuntimeError, ValueError, TypeError,
+                subprocess.TimeoutExpired) as error:
+            _LOGGER.warning("runtime auto: %s; using the default rule", error)
+            return fallback(found, f"default rule (measuring failed: {error})")
+        where = _store(path, entries, key, measured)
+    best, reason = pick(measured, criterion)
+    return RuntimeChoice(best.runtime, best.precision, f"{reason} ({where})", best.threads,
+                         measured)
+
+
+def _cached(entries: dict[str, Any], key: str) -> list[Measurement] | None:
+    """The measurements cached under ``key`` (None when absent or of another format)."""
     try:
-        measured = _run_probe(folder, found, clips, num_threads)
-    except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as error:
-        _LOGGER.warning("runtime auto: %s; using the default rule", error)
-        return fallback(found, f"default rule (measuring failed: {error})")
-    best, reason = pick(measured)
-    entries[key] = {"runtime": best.runtime, "precision": best.precision, "reason": reason,
-                    "measured": [asdict(m) for m in measured]}
+        return [Measurement(**item) for item in entries[key]["measured"]]
+    except (KeyError, TypeError):
+        return None
+
+
+def _store(path: Path, entries: dict[str, Any], key: str,
+           measured: Sequence[Measurement]) -> str:
+    """Cache ``measured`` under ``key``; where it went, for the log."""
+    entries[key] = {"measured": [asdict(m) for m in measured]}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(entries, indent=1))
     except OSError as error:
         _LOGGER.warning("runtime auto: cannot cache the choice in %s: %s", path, error)
-    return RuntimeChoice(best.runtime, best.precision, reason, measured)
+        return "not cached"
+    return f"measured now, cached in {path}"

@@ -40,15 +40,29 @@ MAX_WINDOWS = 48
 
 @dataclass(frozen=True)
 class Candidate:
-    """A runtime and the precision it computes in."""
+    """A runtime, the precision it computes in and its threads (tflite; None: every core)."""
 
     runtime: str
     precision: str
+    threads: int | None = None
 
     @property
     def name(self) -> str:
-        """'tflite float32', 'keras bfloat16'..."""
-        return f"{self.runtime} {self.precision}"
+        """'tflite float32', 'tflite float32 1 thread', 'keras bfloat16'..."""
+        threads = "" if self.threads is None else \
+            f" {self.threads} thread{'s' if self.threads > 1 else ''}"
+        return f"{self.runtime} {self.precision}{threads}"
+
+    def to_arg(self) -> str:
+        """RUNTIME:PRECISION[:THREADS], as --candidate takes it."""
+        return ":".join([self.runtime, self.precision,
+                         *([str(self.threads)] if self.threads is not None else [])])
+
+    @classmethod
+    def from_arg(cls, text: str) -> Candidate:
+        """The inverse of :meth:`to_arg`."""
+        runtime, precision, *threads = text.split(":")
+        return cls(runtime, precision, int(threads[0]) if threads else None)
 
 
 @dataclass
@@ -57,7 +71,11 @@ class Measurement:
 
     runtime: str
     precision: str
+    threads: int | None
     ms_per_unit: float
+    """Wall time: how long one unit waits (one file's speed in genred classify)."""
+    cpu_ms_per_unit: float
+    """CPU time of all threads: what a unit costs the machine (sources per machine)."""
     top1_agreement: float
     """Of the windows' labels with the reference's."""
     n_windows: int
@@ -103,16 +121,20 @@ def run_in_batches(call: Callable[[np.ndarray], np.ndarray], units: np.ndarray) 
                            for i in range(0, len(units), BATCH_ITEMS)])
 
 
-def ms_per_unit(call: Callable[[np.ndarray], np.ndarray], units: np.ndarray) -> float:
-    """Median wall milliseconds per unit of TIMED_CALLS calls on one batch (after a warm-up)."""
+def ms_per_unit(call: Callable[[np.ndarray], np.ndarray],
+                units: np.ndarray) -> tuple[float, float]:
+    """Median (wall, CPU of all threads) milliseconds per unit of TIMED_CALLS calls on one
+    batch, after a warm-up call."""
     batch = np.resize(units, (BATCH_ITEMS, *units.shape[1:]))
     call(batch)
-    seconds = []
+    wall, cpu = [], []
     for _ in range(TIMED_CALLS):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         call(batch)
-        seconds.append(time.perf_counter() - began)
-    return float(np.median(seconds)) * 1e3 / BATCH_ITEMS
+        wall.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - began_cpu)
+    return (round(float(np.median(wall)) * 1e3 / BATCH_ITEMS, 3),
+            round(float(np.median(cpu)) * 1e3 / BATCH_ITEMS, 3))
 
 
 def window_top1(outputs: np.ndarray, n_windows: int) -> np.ndarray:
@@ -136,13 +158,14 @@ def measure(folder: Path, candidates: Sequence[Candidate], clips: Sequence[Path]
     reference: np.ndarray | None = None
     found = []
     for candidate in candidates:
-        loaded = load_model(folder, candidate.runtime, num_threads, candidate.precision)
+        threads = candidate.threads if candidate.threads is not None else num_threads
+        loaded = load_model(folder, candidate.runtime, threads, candidate.precision)
         call, per_patch = unit_function(loaded)
         units = windows.reshape(-1, *windows.shape[2:]) if per_patch else windows
         outputs = run_in_batches(call, units)
         reference = outputs if reference is None else reference
         found.append(Measurement(
-            candidate.runtime, candidate.precision, round(ms_per_unit(call, units), 3),
+            candidate.runtime, candidate.precision, candidate.threads, *ms_per_unit(call, units),
             agreement(window_top1(outputs, len(windows)), window_top1(reference, len(windows))),
             len(windows), agreement(outputs.argmax(1), reference.argmax(1)) if per_patch else None,
             loaded.predictor.describe()))
@@ -155,12 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--candidate", action="append", required=True,
-                        help="RUNTIME:PRECISION, the reference first")
+                        help="RUNTIME:PRECISION[:THREADS], the reference first")
     parser.add_argument("--clip", action="append", required=True, type=Path)
     parser.add_argument("--num-threads", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    candidates = [Candidate(*item.split(":", 1)) for item in args.candidate]
+    candidates = [Candidate.from_arg(item) for item in args.candidate]
     found = measure(args.folder, candidates, args.clip, args.num_threads)
     sys.stdout.write(json.dumps([asdict(item) for item in found]) + "\n")
     return 0

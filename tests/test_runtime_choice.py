@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 
@@ -14,15 +15,17 @@ from daemon.runner import load_model_handle
 from models import runtime_choice
 from models.contract import ArtifactError
 from models.runtime_choice import MIN_AGREEMENT, choose_runtime, pick
-from models.runtime_probe import Measurement
+from models.runtime_probe import Candidate, Measurement
 from tests.conftest import REPO_ROOT
 
 DEFAULT_MODEL = REPO_ROOT / "models" / "genred-default"
 BRAHMS = REPO_ROOT / "daemon" / "demo" / "04_Brahms_-_Hungarian_Dance_No_5.ogg"
 
 
-def measurement(runtime: str, precision: str, ms: float, agreement: float) -> Measurement:
-    return Measurement(runtime, precision, ms, agreement, 40, agreement, "somewhere")
+def measurement(runtime: str, precision: str, ms: float, agreement: float,
+                cpu_ms: float | None = None, threads: int | None = None) -> Measurement:
+    return Measurement(runtime, precision, threads, ms, ms if cpu_ms is None else cpu_ms,
+                       agreement, 40, agreement, "somewhere")
 
 
 def no_probe(*args, **kwargs):
@@ -35,9 +38,19 @@ def test_pick_takes_the_fastest_that_agrees() -> None:
                 measurement("tflite", "float32", 9.0, 1.0)]
     best, reason = pick(measured)
     assert (best.runtime, best.precision) == ("tflite", "float32")
-    assert "keras bfloat16 6.00 ms (agreement 0.975)" in reason
+    assert "keras bfloat16 6.00 CPU ms / 6.00 ms (agreement 0.975)" in reason
     measured[1].top1_agreement = MIN_AGREEMENT
     assert pick(measured)[0].precision == "bfloat16"
+
+
+def test_the_daemon_counts_cpu_time_classify_wall_time() -> None:
+    """Two threads wait less per patch but cost the machine more CPU per patch."""
+    measured = [measurement("keras", "float32", 10.0, 1.0, cpu_ms=19.0),
+                measurement("tflite", "float32", 6.0, 1.0, cpu_ms=12.0),
+                measurement("tflite", "float32", 11.0, 1.0, cpu_ms=11.0, threads=1)]
+    assert pick(measured, "cpu")[0].threads == 1
+    assert pick(measured, "wall")[0].threads is None
+    assert "tflite float32 1 thread 11.00 CPU ms / 11.00 ms" in pick(measured)[1]
 
 
 def test_explicit_settings_win_without_measuring(monkeypatch) -> None:
@@ -83,19 +96,23 @@ def test_measures_once_then_reads_the_cache(tmp_path, monkeypatch) -> None:
     found = runtime_choice.candidates(DEFAULT_MODEL)
     assert {c.name for c in found} >= {"keras float32", "tflite float32"}
     choice = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
-    assert [m.runtime + " " + m.precision for m in choice.measured] == [c.name for c in found]
+    assert [Candidate(m.runtime, m.precision, m.threads).name
+            for m in choice.measured] == [c.name for c in found]
     assert choice.measured[0].top1_agreement == 1.0 and choice.measured[0].n_windows >= 4
     agreeing = [m for m in choice.measured if m.top1_agreement >= MIN_AGREEMENT]
-    fastest = min(agreeing, key=lambda m: m.ms_per_unit)
-    assert (choice.runtime, choice.precision) == (fastest.runtime, fastest.precision)
-    assert all(m.ms_per_unit > 0 and m.patch_top1_agreement is not None
-               for m in choice.measured)
+    cheapest = min(agreeing, key=lambda m: m.cpu_ms_per_unit)
+    assert (choice.runtime, choice.precision, choice.threads) == (
+        cheapest.runtime, cheapest.precision, cheapest.threads)
+    assert all(m.ms_per_unit > 0 and m.cpu_ms_per_unit > 0 and
+               m.patch_top1_agreement is not None for m in choice.measured)
     cache = tmp_path / "state" / "genred" / runtime_choice.CACHE_FILE
     assert len(json.loads(cache.read_text())) == 1
     monkeypatch.setattr(subprocess, "run", no_probe)
     again = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
     assert (again.runtime, again.precision) == (choice.runtime, choice.precision)
     assert "cached in" in again.reason and again.measured == choice.measured
+    assert choose_runtime(DEFAULT_MODEL, "auto", "auto", criterion="wall").measured \
+        == choice.measured  # the other criterion picks from the same measurements
     monkeypatch.setattr(runtime_choice, "cpu_model", lambda: "another CPU")
     with pytest.raises(AssertionError, match="the probe ran"):  # another machine measures
         choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
@@ -115,3 +132,10 @@ def test_config_precision_auto() -> None:
 
     with pytest.raises(ConfigError, match="inference.precision.*auto"):
         config_from_dict({"inference": {"precision": "int4"}})
+
+
+def test_a_cache_entry_of_another_format_is_measured_again() -> None:
+    old = {"k": {"runtime": "tflite", "measured": [{"runtime": "tflite", "ms_per_unit": 3.0}]}}
+    assert runtime_choice._cached(old, "k") is None and runtime_choice._cached({}, "k") is None
+    entry = dataclasses.asdict(measurement("tflite", "float32", 3.0, 1.0))
+    assert runtime_choice._cached({"k": {"measured": [entry]}}, "k")[0].ms_per_unit == 3.0

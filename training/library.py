@@ -91,7 +91,7 @@ def classify_library(args: argparse.Namespace) -> int:
         end_partial_line(output)  # the next result starts on a line of its own
     model_dir = str(Path(args.model_dir).resolve())
     check_contract(read_contract(model_dir))  # a broken artifact stops here, not per file
-    choice = choose_runtime(model_dir, args.runtime, args.precision)
+    choice = choose_runtime(model_dir, args.runtime, args.precision, criterion="wall")
     args.runtime, args.precision = choice.runtime, choice.precision
     _LOGGER.info("runtime %s %s (%s)", choice.runtime, choice.precision, choice.reason)
     workers = max(1, min(args.workers, len(files)))
