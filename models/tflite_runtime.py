@@ -93,4 +93,5 @@ class TflitePredictor:
 
     def describe(self) -> str:
         """Runtime and thread count."""
-        return f"TFLite CPU ({self._interpreter_name}), {self.num_threads} threads"
+        plural = "" if self.num_threads == 1 else "s"
+        return f"TFLite CPU ({self._interpreter_name}), {self.num_threads} thread{plural}"
