@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,12 @@ def predict_batch_windows(frontend_params: dict) -> int:
 
 
 class _SliceBatcher:
-    """Model inputs of ready windows, predicted PREDICT_BATCH at a time across the file."""
+    """Model inputs of ready windows, predicted PREDICT_BATCH at a time across the file.
+
+    One batch is predicted on a worker thread while the caller decodes and computes the next
+    one's features (the runtimes and numpy release the GIL); at most one batch is in flight,
+    so memory stays bounded and outputs keep their order.
+    """
 
     def __init__(self, loaded, extractor: FeatureExtractor) -> None:
         self.loaded, self.extractor = loaded, extractor
@@ -97,6 +103,8 @@ class _SliceBatcher:
         self.levels_dbfs: list[float] = []
         self.outputs: list[np.ndarray] = []
         self._pending: list[np.ndarray] = []
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="classify-predict")
+        self._in_flight: Future | None = None
 
     def add(self, windows: list[Window]) -> None:
         """Features and level of each window; predict whenever a batch is full."""
@@ -108,10 +116,26 @@ class _SliceBatcher:
                 self.flush()
 
     def flush(self) -> None:
-        """Predict the pending inputs."""
+        """Start predicting the pending inputs (after the batch in flight is collected)."""
         if self._pending:
-            self.outputs.append(self.loaded.predict_outputs(np.stack(self._pending)))
-            self._pending = []
+            batch, self._pending = np.stack(self._pending), []
+            self._collect()
+            self._in_flight = self._executor.submit(self.loaded.predict_outputs, batch)
+
+    def finish(self) -> None:
+        """Predict what is pending and wait for every output."""
+        self.flush()
+        self._collect()
+
+    def close(self) -> None:
+        """End the worker thread (after the batch in flight, if any)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self) -> None:
+        """Wait for the batch in flight and keep its outputs (its error is raised here)."""
+        if self._in_flight is not None:
+            future, self._in_flight = self._in_flight, None
+            self.outputs.append(future.result())
 
 
 def classify_song(loaded, path: str, hop_seconds: float = 30.0,
@@ -128,11 +152,14 @@ def classify_song(loaded, path: str, hop_seconds: float = 30.0,
     with tqdm(total=info.duration_seconds, desc=Path(path).name[-30:], unit="s", leave=False,
               disable=not progress,
               bar_format=_BAR_FORMAT if info.duration_seconds else None) as bar:
-        for chunk in decode_chunks(path, info):
-            batcher.add(slicer.push(chunk))
-            _advance(bar, chunk.size / rate_hz)
-        batcher.add(slicer.finish())
-        batcher.flush()
+        try:
+            for chunk in decode_chunks(path, info):
+                batcher.add(slicer.push(chunk))
+                _advance(bar, chunk.size / rate_hz)
+            batcher.add(slicer.finish())
+            batcher.finish()
+        finally:
+            batcher.close()
     if not batcher.starts:
         raise AudioDecodeError(path, "no audio samples")
     if slicer.plan is not None and slicer.plan.padded and \
