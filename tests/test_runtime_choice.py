@@ -43,6 +43,16 @@ def test_pick_takes_the_fastest_that_agrees() -> None:
     assert pick(measured)[0].precision == "bfloat16"
 
 
+def test_keras_must_be_clearly_faster_than_litert() -> None:
+    """TensorFlow costs memory: Keras wins only when 1.15x faster than LiteRT."""
+    measured = [measurement("keras", "float32", 10.0, 1.0),
+                measurement("tflite", "float32", 11.0, 1.0)]
+    assert pick(measured)[0].runtime == "tflite"
+    measured[1].cpu_ms_per_unit = 11.6
+    assert pick(measured)[0].runtime == "keras"
+    assert pick(measured[:1])[0].runtime == "keras"  # no LiteRT: Keras
+
+
 def test_the_daemon_counts_cpu_time_classify_wall_time() -> None:
     """Two threads wait less per patch but cost the machine more CPU per patch."""
     measured = [measurement("keras", "float32", 10.0, 1.0, cpu_ms=19.0),
