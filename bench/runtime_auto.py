@@ -4,8 +4,8 @@ and each candidate's agreement with Keras float32 on a larger real sample.
 1. ``choose_runtime`` for genred-default with an empty state dir: the daemon's own first
    start (a child process times LiteRT, Keras float32 and, on a bf16 CPU, Keras bfloat16 on
    the demo clips); the wall time of that choice, and of the cached second one.
-2. The same candidates on gtzan-mini (the first ``--clips-per-genre`` clips of each genre, a
-   window every 15 s): speed per unit and top-1 agreement per window and per patch.
+2. The same candidates on gtzan-mini (the first ``--clips-per-genre`` clips of each genre, one
+   30-s window each): speed per unit and top-1 agreement per window and per patch.
 
 Run on an idle machine: flock /tmp/bench.lock env PYTHONPATH=. .venv/bin/python -m
 bench.runtime_auto (writes bench/results/runtime_auto.json; ``taskset -c 0`` for one core,
@@ -51,15 +51,13 @@ def first_start() -> dict[str, Any]:
 def larger_sample(per_genre: int) -> dict[str, Any]:
     """Every candidate on gtzan-mini windows: ms per unit, agreement per window and patch."""
     from models.runtime_choice import candidates
-    from models.runtime_probe import measure, probe_windows
+    from models.runtime_probe import measure
 
     clips = []
     for genre in sorted(p for p in (SHARED_DATA / "gtzan-mini").iterdir() if p.is_dir()):
         clips += sorted(genre.glob("*.flac"))[:per_genre]
-    windows = probe_windows(MODEL, clips, max_windows=10_000, step_seconds=15.0)
-    found = measure(MODEL, candidates(MODEL), clips, None, windows)
-    return {"n_clips": len(clips), "n_windows": len(windows),
-            "measured": [dataclasses.asdict(m) for m in found]}
+    found = measure(MODEL, candidates(MODEL), clips, None, max_windows=10_000)
+    return {"n_clips": len(clips), "measured": [dataclasses.asdict(m) for m in found]}
 
 
 def main() -> None:

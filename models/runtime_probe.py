@@ -24,7 +24,6 @@ import numpy as np
 from models.audio import load_audio
 from models.contract import read_contract
 from models.features import make_extractor
-from models.resample import SAMPLE_RATE_HZ
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,10 +31,9 @@ BATCH_ITEMS = 8
 """Units per timed call (the daemon's default max_batch_size)."""
 TIMED_CALLS = 5
 """Timed calls per candidate; the median counts."""
-WINDOW_STEP_SECONDS = 3.75
-"""Windows of each clip start this far apart (a patch grid that shifts between windows)."""
-MAX_WINDOWS = 48
-"""Most windows measured (a whole-window model is slow per window)."""
+MAX_WINDOWS = 12
+"""Most 30-s windows measured (of the demo clips: 7; for a patch model every run of 10 of
+their patches is a window: 34)."""
 
 
 @dataclass(frozen=True)
@@ -84,24 +82,26 @@ class Measurement:
     describe: str
 
 
-def probe_windows(folder: Path, clips: Sequence[Path], max_windows: int = MAX_WINDOWS,
-                  step_seconds: float = WINDOW_STEP_SECONDS) -> np.ndarray:
-    """Model inputs of windows every ``step_seconds`` through each clip (a short clip looped
-    to one window), at most ``max_windows``."""
+def probe_windows(folder: Path, clips: Sequence[Path],
+                  max_windows: int = MAX_WINDOWS) -> list[np.ndarray]:
+    """Per clip, the model inputs of its consecutive 30-s windows (a short clip looped to
+    one window); at most ``max_windows`` in all."""
     contract = read_contract(folder)
     extractor = make_extractor(contract.frontend_name, contract.frontend_params)
     window = extractor.window_samples
-    step = int(step_seconds * SAMPLE_RATE_HZ)
-    inputs = []
+    per_clip, n_windows = [], 0
     for clip in clips:
         audio = load_audio(clip)
         if audio.shape[0] < window:
             audio = np.resize(audio, window)
-        inputs += [extractor.offline(audio[start:start + window])
-                   for start in range(0, audio.shape[0] - window + 1, step)]
-    if not inputs:
+        starts = list(range(0, audio.shape[0] - window + 1, window))[:max_windows - n_windows]
+        if starts:
+            per_clip.append(np.stack([extractor.offline(audio[s:s + window])
+                                      for s in starts]).astype(np.float32))
+            n_windows += len(starts)
+    if not per_clip:
         raise ValueError("no probe audio (the demo clips are missing)")
-    return np.stack(inputs[:max_windows]).astype(np.float32)
+    return per_clip
 
 
 def unit_function(loaded: object) -> tuple[Callable[[np.ndarray], np.ndarray], bool]:
@@ -137,10 +137,20 @@ def ms_per_unit(call: Callable[[np.ndarray], np.ndarray],
             round(float(np.median(cpu)) * 1e3 / BATCH_ITEMS, 3))
 
 
-def window_top1(outputs: np.ndarray, n_windows: int) -> np.ndarray:
-    """Each window's label: of its outputs, or of its patches' mean logits (the argmax of the
-    pooled softmax(mean / temperature))."""
-    return outputs.reshape(n_windows, -1, outputs.shape[-1]).mean(axis=1).argmax(axis=1)
+def window_top1(outputs: np.ndarray, units_per_clip: Sequence[int],
+                n_patches: int | None) -> np.ndarray:
+    """Window labels: each window's own outputs, or for patch units every run of
+    ``n_patches`` consecutive patches of a clip (the daemon's windows at a one-patch hop),
+    labelled by its mean logits (the argmax of the pooled softmax(mean / temperature))."""
+    labels, at = [], 0
+    for count in units_per_clip:
+        rows, at = outputs[at:at + count].astype(np.float64), at + count
+        if n_patches is None:
+            labels.append(rows.argmax(axis=1))
+            continue
+        sums = np.cumsum(np.vstack([np.zeros((1, rows.shape[1])), rows]), axis=0)
+        labels.append((sums[n_patches:] - sums[:-n_patches]).argmax(axis=1))
+    return np.concatenate(labels)
 
 
 def agreement(top1: np.ndarray, reference_top1: np.ndarray) -> float:
@@ -149,26 +159,36 @@ def agreement(top1: np.ndarray, reference_top1: np.ndarray) -> float:
 
 
 def measure(folder: Path, candidates: Sequence[Candidate], clips: Sequence[Path],
-            num_threads: int | None, windows: np.ndarray | None = None) -> list[Measurement]:
-    """Every candidate's speed and top-1 agreement with the first (the reference), on
-    ``windows`` (default: :func:`probe_windows` of ``clips``)."""
+            num_threads: int | None, max_windows: int = MAX_WINDOWS) -> list[Measurement]:
+    """Every candidate's speed and top-1 agreement with the first (the reference); a
+    candidate that differs from an earlier one only in threads shares its agreement."""
     from models.loader import load_model
 
-    windows = probe_windows(folder, clips) if windows is None else windows
+    per_clip = probe_windows(folder, clips, max_windows)
+    found: list[Measurement] = []
+    agreements: dict[tuple[str, str], tuple[float, int, float | None]] = {}
     reference: np.ndarray | None = None
-    found = []
     for candidate in candidates:
         threads = candidate.threads if candidate.threads is not None else num_threads
         loaded = load_model(folder, candidate.runtime, threads, candidate.precision)
         call, per_patch = unit_function(loaded)
-        units = windows.reshape(-1, *windows.shape[2:]) if per_patch else windows
-        outputs = run_in_batches(call, units)
-        reference = outputs if reference is None else reference
-        found.append(Measurement(
-            candidate.runtime, candidate.precision, candidate.threads, *ms_per_unit(call, units),
-            agreement(window_top1(outputs, len(windows)), window_top1(reference, len(windows))),
-            len(windows), agreement(outputs.argmax(1), reference.argmax(1)) if per_patch else None,
-            loaded.predictor.describe()))
+        clip_units = [w.reshape(-1, *w.shape[2:]) if per_patch else w for w in per_clip]
+        units = np.concatenate(clip_units)
+        numerics = (candidate.runtime, candidate.precision)
+        if numerics not in agreements:
+            outputs = run_in_batches(call, units)
+            reference = outputs if reference is None else reference
+            n_patches = per_clip[0].shape[1] if per_patch else None
+            counts = [len(u) for u in clip_units]
+            labels, reference_labels = (window_top1(o, counts, n_patches)
+                                        for o in (outputs, reference))
+            agreements[numerics] = (
+                agreement(labels, reference_labels), len(labels),
+                agreement(outputs.argmax(1), reference.argmax(1)) if per_patch else None)
+        window_agreement, n_windows, patch_agreement = agreements[numerics]
+        found.append(Measurement(candidate.runtime, candidate.precision, candidate.threads,
+                                 *ms_per_unit(call, units), window_agreement, n_windows,
+                                 patch_agreement, loaded.predictor.describe()))
         _LOGGER.info("probe %s: %s", candidate.name, found[-1])
     return found
 

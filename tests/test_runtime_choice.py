@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 
+import numpy as np
 import pytest
 
 from daemon.assembly import build_service
@@ -19,7 +20,8 @@ from models.runtime_probe import Candidate, Measurement
 from tests.conftest import REPO_ROOT
 
 DEFAULT_MODEL = REPO_ROOT / "models" / "genred-default"
-BRAHMS = REPO_ROOT / "daemon" / "demo" / "04_Brahms_-_Hungarian_Dance_No_5.ogg"
+VIBE = REPO_ROOT / "daemon" / "demo" / "01_Kevin_MacLeod_-_Vibe_Ace.ogg"
+"""61 s: two 30-s windows, 20 patches, 11 windows at a one-patch hop."""
 
 
 def measurement(runtime: str, precision: str, ms: float, agreement: float,
@@ -105,10 +107,10 @@ def test_measures_once_then_reads_the_cache(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     found = runtime_choice.candidates(DEFAULT_MODEL)
     assert {c.name for c in found} >= {"keras float32", "tflite float32"}
-    choice = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
+    choice = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[VIBE])
     assert [Candidate(m.runtime, m.precision, m.threads).name
             for m in choice.measured] == [c.name for c in found]
-    assert choice.measured[0].top1_agreement == 1.0 and choice.measured[0].n_windows >= 4
+    assert choice.measured[0].top1_agreement == 1.0 and choice.measured[0].n_windows == 11
     agreeing = [m for m in choice.measured if m.top1_agreement >= MIN_AGREEMENT]
     cheapest = min(agreeing, key=lambda m: m.cpu_ms_per_unit)
     assert (choice.runtime, choice.precision, choice.threads) == (
@@ -118,14 +120,14 @@ def test_measures_once_then_reads_the_cache(tmp_path, monkeypatch) -> None:
     cache = tmp_path / "state" / "genred" / runtime_choice.CACHE_FILE
     assert len(json.loads(cache.read_text())) == 1
     monkeypatch.setattr(subprocess, "run", no_probe)
-    again = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
+    again = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[VIBE])
     assert (again.runtime, again.precision) == (choice.runtime, choice.precision)
     assert "cached in" in again.reason and again.measured == choice.measured
     assert choose_runtime(DEFAULT_MODEL, "auto", "auto", criterion="wall").measured \
         == choice.measured  # the other criterion picks from the same measurements
     monkeypatch.setattr(runtime_choice, "cpu_model", lambda: "another CPU")
     with pytest.raises(AssertionError, match="the probe ran"):  # another machine measures
-        choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[BRAHMS])
+        choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[VIBE])
 
 
 def test_the_choice_is_in_healthz() -> None:
@@ -149,3 +151,15 @@ def test_a_cache_entry_of_another_format_is_measured_again() -> None:
     assert runtime_choice._cached(old, "k") is None and runtime_choice._cached({}, "k") is None
     entry = dataclasses.asdict(measurement("tflite", "float32", 3.0, 1.0))
     assert runtime_choice._cached({"k": {"measured": [entry]}}, "k")[0].ms_per_unit == 3.0
+
+
+def test_patch_windows_are_every_run_of_ten_patches_of_a_clip() -> None:
+    """A clip of 12 patches gives 3 windows; a second clip of 10 one more; never across clips."""
+    from models.runtime_probe import window_top1
+
+    logits = np.zeros((22, 3))
+    logits[:10, 0] = 1.0  # window 0: label 0
+    logits[10:12, 2] = 9.5  # windows 1-2 hold patches 10-11: label 2 (9.5 > 9, 19 > 8)
+    logits[12:, 1] = 1.0  # the second clip: label 1
+    assert window_top1(logits, [12, 10], 10).tolist() == [0, 2, 2, 1]
+    assert window_top1(logits[:4], [4], None).tolist() == [0, 0, 0, 0]
