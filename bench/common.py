@@ -90,7 +90,8 @@ def cpu_label(facts: dict[str, Any]) -> str:
     """'AMD EPYC (avx512f, avx512_bf16), 1 of 2 cores' of a result's machine facts."""
     flags = facts.get("cpu_flags")
     usable, cores = facts.get("cores_usable", facts.get("cores")), facts.get("cores")
-    return (f"{facts.get('cpu', '?')}" + (f" ({', '.join(flags) or 'no AVX2'})"
+    family = f" family {facts['cpu_family']}" if facts.get("cpu_family") else ""
+    return (f"{facts.get('cpu', '?')}{family}" + (f" ({', '.join(flags) or 'no AVX2'})"
                                           if flags is not None else "")
             + (f", {usable} of {cores} cores (taskset)" if usable != cores
                else f", {cores} cores"))

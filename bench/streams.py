@@ -77,7 +77,9 @@ def _snapshot(port: int) -> dict[str, Any]:
             "effective_hops": [s["effective_hop_seconds"] for s in health["sources"]
                                if s.get("effective_hop_seconds") is not None],
             "sources": {s["name"]: (s["windows_classified"], s["audio_seconds"], s["state"])
-                        for s in health["sources"]}}
+                        for s in health["sources"]},
+            "dropped_by_source": {s["name"]: s.get("windows_dropped", 0)
+                                  for s in health["sources"]}}
 
 
 def _rss_mb(process: psutil.Process) -> tuple[float, float]:
@@ -183,6 +185,10 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
         "load_average_1min_start": load_start,
         "load_average_1min_end": round(psutil.getloadavg()[0], 2),
         "dropped": int(last["dropped"] - first["dropped"]),
+        "dropped_most_sources": sorted(
+            ((last["dropped_by_source"][n] - first["dropped_by_source"].get(n, 0), n)
+             for n in last["dropped_by_source"]), reverse=True)[:5],
+        "windows_fewest_sources": sorted(zip(windows, first["sources"], strict=True))[:5],
         "windows_min": min(windows), "windows_expected": round(expected, 1),
         "audio_rate_min": round(min(audio) / elapsed, 4),
         "mean_batch_size": round((last["batch_sum"] - first["batch_sum"]) / batches, 2),

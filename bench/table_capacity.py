@@ -12,6 +12,15 @@ HEADER = ["CPU (flags of note), cores used", "runtime", "sources", "run", "dropp
           "overload ratio, effective hop (max, in hops)", "1-min load", "sustained", "results file"]
 
 
+def runtime_cell(run: dict[str, Any]) -> str:
+    """'tflite', or 'auto: keras bfloat16' (what runtime auto chose for the run)."""
+    chosen = run.get("runtime_chosen")
+    if not chosen:
+        return run.get("runtime", "keras")
+    return f"auto: {chosen['runtime']} {chosen['precision']}" + (
+        f", {chosen['threads']} thread" if chosen.get("threads") else "")
+
+
 def _runs() -> list[dict[str, Any]]:
     """Single genred-default runs of bench.streams (``--only``), any machine, by name."""
     runs = []
@@ -27,7 +36,7 @@ def _row(run: dict[str, Any]) -> list[str]:
     hop = run.get("effective_hop_seconds")
     overload = (f"{run['overload_ratio']:.2f}, {hop['median']:.2f} s "
                 f"({run['effective_hop_max_in_hops']:.2f})" if hop else "—")
-    return [cpu_label(run["machine"]), run.get("runtime", "keras"), str(run["n_sources"]),
+    return [cpu_label(run["machine"]), runtime_cell(run), str(run["n_sources"]),
             f"{run['seconds']:.0f} s", str(run["dropped"]),
             f"{run['windows_min']} / {run['windows_expected']}",
             f"{run['inference_seconds_per_batch']:.3f} s ({run['mean_batch_size']})", overload,
