@@ -91,7 +91,11 @@ def classify_library(args: argparse.Namespace) -> int:
         end_partial_line(output)  # the next result starts on a line of its own
     model_dir = str(Path(args.model_dir).resolve())
     check_contract(read_contract(model_dir))  # a broken artifact stops here, not per file
-    choice = choose_runtime(model_dir, args.runtime, args.precision, criterion="wall")
+    # runtime auto here is the default rule (the export with LiteRT when there is one), not
+    # the daemon's per-patch measurement: end to end a file pays TensorFlow's import and
+    # memory, and LiteRT was as fast on a 30-min file in a third of the memory (bench/README)
+    choice = choose_runtime(model_dir, args.runtime,
+                            "float32" if args.precision == "auto" else args.precision)
     args.runtime, args.precision = choice.runtime, choice.precision
     _LOGGER.info("runtime %s %s (%s)", choice.runtime, choice.precision, choice.reason)
     workers = max(1, min(args.workers, len(files)))
@@ -196,13 +200,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--silence-dbfs", type=float, default=SILENCE_RMS_DBFS,
                         help="slices quieter than this RMS level are silent, not a genre")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                        help="auto: the fastest runtime on this machine that agrees with Keras "
-                             "float32 (measured once, cached; the daemon's choice) (default: "
-                             "%(default)s)")
+                        help="auto: the artifact's TFLite export with LiteRT when it has one "
+                             "(no TensorFlow import: less memory, faster start), else Keras "
+                             "(default: %(default)s)")
     parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
                         help="Keras compute precision (bfloat16/float16: mixed, see "
-                             "bench/README.md); auto: float32, or what --runtime auto measured "
-                             "best (default: %(default)s)")
+                             "bench/README.md; with --runtime auto it picks Keras); auto: "
+                             "float32 (default: %(default)s)")
     add_library_options(parser)
     parser.set_defaults(handler=run)
     return parser
