@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from models.contract import (
     update_contract,
 )
 from models.registry import FRONTENDS
+from tests.conftest import REPO_ROOT
 
 LABELS = ["rock", "jazz", "pop"]
 BFFT = FRONTENDS["bfft"]
@@ -172,6 +176,24 @@ def test_read_contract_of_a_folder(tmp_path):
     write_contract(folder, contract_dict(format_version=7))
     assert error_of(read_contract, folder) == (
         f"{folder / CONTRACT_FILE}: format_version 7 is not 1")
+
+
+def test_contract_json_is_utf_8_whatever_the_locale(tmp_path):
+    """Under an ASCII locale (LANG=C, no UTF-8 mode) non-ASCII labels still read and update."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    text = json.dumps(contract_dict(labels=["rock", "città"]), ensure_ascii=False)
+    (folder / CONTRACT_FILE).write_bytes(text.encode("utf-8"))
+    code = ("import sys; from models.contract import read_contract, update_contract; "
+            "assert read_contract(sys.argv[1]).labels[1] == 'citt\\u00e0'; "
+            "assert update_contract(sys.argv[1], metrics={'f1': 1}).labels[1] == 'citt\\u00e0'")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0", "PYTHONPATH": str(REPO_ROOT)}
+    run = subprocess.run([sys.executable, "-c", code, str(folder)], env=env, cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert read_contract(folder).labels == ("rock", "città")
+    assert read_contract(folder).metrics == {"accuracy": 0.5, "f1": 1}
 
 
 def test_read_contract_of_a_missing_folder_or_file(tmp_path):

@@ -52,11 +52,15 @@ class Holder:
     """A section holding a chosen one."""
 
     part: Base = field(default_factory=Base)
+    parts: list[Base] = field(default_factory=list)
+    maybe_part: Base | None = None
 
 
 def choose_kind(data: Any, path: str) -> tuple[type, Any]:
-    """Special for kind 'special', else Base."""
-    return (Special if isinstance(data, dict) and data.get("kind") == "special" else Base), data
+    """Special for kind 'special', Base for 'base' (as config.py's source_config_type)."""
+    kind = data.get("kind", "base") if isinstance(data, dict) else None
+    check(kind in ("base", "special"), f"{path}.kind", "must be base or special", kind)
+    return (Special if kind == "special" else Base), data
 
 
 def build(data: Any, path: str = "") -> Outer:
@@ -176,3 +180,16 @@ def test_a_chooser_picks_the_class_to_build():
     assert error_of({"part": {"power": 3}}, "", Holder, choose) == (
         "part.power: unknown key (known keys: kind)")
     assert build_dataclass(Special, {"power": 2}, "s") == Special(power=2)
+
+
+def test_a_chooser_reaches_list_items_and_optional_sections():
+    """Chosen classes inside a list and a union, with the item's path given to the chooser."""
+    choose = {Base: choose_kind}
+    built = build_dataclass(Holder, {"parts": [{}, {"kind": "special", "power": 2}],
+                                     "maybe_part": {"kind": "special"}}, "", choose)
+    assert built.parts == [Base(), Special(kind="special", power=2)]
+    assert built.maybe_part == Special(kind="special")
+    assert error_of({"parts": [{}, {"kind": "other"}]}, "", Holder, choose) == (
+        "parts[1].kind: must be base or special, got 'other'")
+    assert error_of({"part": {"kind": 3}}, "top", Holder, choose) == (
+        "top.part.kind: must be base or special, got 3")

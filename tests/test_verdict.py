@@ -71,6 +71,19 @@ def test_smoothing_holds_the_label_between_windows():
     assert verdict.smoothed.label_index == 0 and not verdict.smoothed.changed
 
 
+def test_the_source_s_smoothing_config_is_used():
+    """alpha 0.25 and a label change after one hop: not the smoother's defaults."""
+    judge = WindowJudge(2, SmoothingConfig(alpha=0.25, hysteresis_margin=0.05,
+                                           hysteresis_hops=1), ChangeConfig(), None)
+    judge.judge(result([0.9, 0.1]), 100)
+    verdict = judge.judge(result([0.1, 0.9]), 200)
+    assert probabilities(verdict) == pytest.approx([0.7, 0.3])
+    verdict = judge.judge(result([0.0, 1.0]), 300)
+    assert probabilities(verdict) == pytest.approx([0.525, 0.475])
+    verdict = judge.judge(result([0.0, 1.0]), 400)
+    assert verdict.smoothed.label_index == 1 and verdict.smoothed.changed  # lead 0.21 > 0.05
+
+
 def test_no_music_restarts_smoothing():
     """After a no-music window the next genre is taken at once (the smoother was reset)."""
     judge = make_judge(step=None)
@@ -181,8 +194,10 @@ def test_to_prediction_refuses_a_verdict_without_genres(verdict):
         to_prediction(verdict, "a", (0, 1), 0.0, ["rock", "jazz"], "m")
 
 
-def test_to_prediction_refuses_labels_of_another_length():
-    """The labels must match the probabilities one to one."""
-    verdict = Verdict(False, np.array([0.5, 0.5]), smoothed([0.5, 0.5], 0))
-    with pytest.raises(ValueError):
-        to_prediction(verdict, "a", (0, 1), 0.0, ["rock", "jazz", "pop"], "m")
+@pytest.mark.parametrize(("raw", "smoothed_probabilities"), [
+    ([0.5, 0.5], [0.4, 0.3, 0.3]), ([0.4, 0.3, 0.3], [0.5, 0.5])])
+def test_to_prediction_refuses_labels_of_another_length(raw, smoothed_probabilities):
+    """Two labels for three raw or three smoothed probabilities: a ValueError, not a cut."""
+    verdict = Verdict(False, np.array(raw), smoothed(smoothed_probabilities, 0))
+    with pytest.raises(ValueError, match="zip"):
+        to_prediction(verdict, "a", (0, 1), 0.0, ["rock", "jazz"], "m")
