@@ -11,6 +11,7 @@ import pytest
 from models.musicnn import melspec
 from models.musicnn.features import MusicnnExtractor, window_patches
 from models.musicnn.spec import INPUT_SHAPE, PARAMS
+from models.resample import resample
 
 REFERENCE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 RATE = melspec.SAMPLE_RATE_HZ
@@ -43,6 +44,17 @@ def test_mel_scale_just_below_and_above_the_break():
         1000 * np.exp(np.log(6.4) / 27), abs=1e-9)
 
 
+def test_mel_scale_computes_in_float64():
+    """float32 frequencies are converted in float64: the round trip is exact to 1e-12."""
+    freqs = np.array([60.0, 999.0, 1234.5, 4321.0, 7999.0], np.float32)
+    mels = melspec.hz_to_mel(freqs)
+    assert mels.dtype == np.float64
+    np.testing.assert_allclose(melspec.mel_to_hz(mels.astype(np.float32)),
+                               melspec.mel_to_hz(mels.astype(np.float32).astype(np.float64)),
+                               rtol=1e-12)
+    np.testing.assert_allclose(melspec.mel_to_hz(mels), freqs.astype(np.float64), rtol=1e-12)
+
+
 def test_mel_filterbank_matches_librosa():
     """96 x 257 Slaney-normalised triangles, float32; librosa 0.11's values."""
     bank = melspec.mel_filterbank()
@@ -73,6 +85,16 @@ def test_power_of_a_cosine_on_a_bin_with_a_periodic_hann_window():
     assert middle[65] == pytest.approx(64.0**2, rel=1e-4)
     others = np.delete(middle, [63, 64, 65])
     assert others.max() < 1e-3
+
+
+def test_power_of_float64_or_column_input_is_that_of_float32_mono():
+    """Samples are taken as float32 and flattened: float64 or (n, 1) input changes nothing."""
+    samples = np.random.default_rng(4).normal(0, 0.1, 4000).astype(np.float32)
+    expected = melspec.power_spectrogram(samples)
+    np.testing.assert_array_equal(melspec.power_spectrogram(samples.astype(np.float64)),
+                                  expected)
+    np.testing.assert_array_equal(melspec.power_spectrogram(samples.reshape(-1, 1)), expected)
+    np.testing.assert_array_equal(melspec.power_spectrogram(samples.reshape(1, -1)), expected)
 
 
 def test_power_scales_with_the_square_of_the_amplitude():
@@ -121,7 +143,7 @@ def test_log_mel_is_log10_of_10000_mel_plus_1():
     assert spec.shape == (17, 96) and spec.dtype == np.float32
     mel = melspec.power_spectrogram(samples).astype(np.float64) @ \
         melspec.mel_filterbank().astype(np.float64).T
-    np.testing.assert_allclose(spec, np.log10(10000 * mel + 1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(spec, np.log10(10000 * mel + 1), rtol=0, atol=5e-6)
     assert int(np.argmax(spec[8])) == 53  # the band centred at 2015 Hz
     assert melspec.log_mel(samples, pad_mode="constant")[0].max() != spec[0].max()
 
@@ -179,6 +201,13 @@ def window_audio() -> np.ndarray:
     return np.random.default_rng(3).normal(0, 0.1, 31 * 44100).astype(np.float32)
 
 
+def test_window_patches_are_the_resampled_window_s_patches(window_audio):
+    """A full window: resampled to 16 kHz as is (no padding), its first ten patches."""
+    window = window_audio[:PARAMS["window_samples"]]
+    expected = melspec.musicnn_patches(resample(window, 44100, 16000))[:10]
+    np.testing.assert_array_equal(window_patches(window), expected)
+
+
 def test_window_patches_cut_a_long_window(window_audio):
     """Audio beyond window_samples is ignored; ten float32 patches of (187, 96)."""
     patches = window_patches(window_audio)
@@ -204,6 +233,8 @@ def test_window_patches_fill_missing_patches_with_zeros(window_audio):
     patches = window_patches(window_audio, params)
     assert patches.shape == INPUT_SHAPE and patches.dtype == np.float32
     assert (patches[0] != 0).any() and (patches[1:] == 0).all()
+    nine = window_patches(window_audio, {**PARAMS, "window_samples": 28 * 44100})
+    assert nine.shape == INPUT_SHAPE and (nine[8] != 0).any() and (nine[9] == 0).all()
     fewer = window_patches(window_audio, {**params, "n_patches": 1})
     assert fewer.shape == (1, 187, 96)
     np.testing.assert_array_equal(fewer[0], patches[0])
@@ -228,3 +259,4 @@ def test_extractor_computes_the_window_s_patches(window_audio):
     np.testing.assert_array_equal(extractor.offline(window_audio), expected)
     short = MusicnnExtractor({**PARAMS, "window_samples": 4 * 44100})
     np.testing.assert_array_equal(short.offline(window_audio)[1:], 0.0)
+    np.testing.assert_array_equal(short.features(lambda: window_audio)[1:], 0.0)
