@@ -390,7 +390,8 @@ def test_close_commits_and_closes_the_database(tmp_path):
             wait_until(lambda h=history: h.rows_written == 3)
         started = time.monotonic()
         history.close()
-        assert time.monotonic() - started < 4.0, name  # not the commit interval, no timeout
+        assert time.monotonic() - started < 4.5, name  # not the commit interval (30 s),
+        # nor close's 5-s timeout for a writer that missed the stop
         assert not (tmp_path / f"{name}.sqlite3-wal").exists(), name  # before a reader opens
         assert history.rows_written == 3 and len(query(db)) == 3, name
 
@@ -424,7 +425,7 @@ def test_close_does_not_wait_for_a_stuck_writer(tmp_path, monkeypatch):
             history.record(prediction("a", "rock", time.time()), False)
         started = time.monotonic()
         history.close(timeout_seconds=0.2)
-        assert time.monotonic() - started < 3.0, queued
+        assert time.monotonic() - started < 10.0, queued  # a stuck writer waits 30 s
     release.set()
 
 
