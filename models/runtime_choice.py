@@ -138,7 +138,7 @@ def pick(measured: Sequence[Measurement], criterion: str = "cpu") -> tuple[Measu
         cost[id(m)] *= KERAS_MARGIN if m.runtime == "keras" else 1.0
     best = min(agreeing, key=lambda m: cost[id(m)])
     figures = ", ".join(
-        f"{Candidate(m.runtime, m.precision, m.threads).name} {m.cpu_ms_per_unit:.2f} CPU ms /"
+        f"{m.candidate.name} {m.cpu_ms_per_unit:.2f} CPU ms /"
         f" {m.ms_per_unit:.2f} ms (agreement {m.top1_agreement:.3f})" for m in measured)
     return best, (f"least {criterion} time per unit of work on this machine (Keras only when "
                   f"{KERAS_MARGIN}x faster than LiteRT): {figures}")
@@ -168,7 +168,8 @@ def _run_probe(folder: Path, found: Sequence[Candidate], clips: Sequence[Path],
     if result.returncode != 0:
         tail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
         raise RuntimeError(f"runtime probe failed: {tail[0]}")
-    return [Measurement(**item) for item in json.loads(result.stdout.strip().splitlines()[-1])]
+    items = json.loads(result.stdout.strip().splitlines()[-1])
+    return [Measurement.from_dict(item) for item in items]
 
 
 def fallback(found: Sequence[Candidate], reason: str) -> RuntimeChoice:
@@ -223,7 +224,7 @@ def choose_runtime(folder: str | Path, runtime: str, precision: str,
 def _cached(entries: dict[str, Any], key: str) -> list[Measurement] | None:
     """The measurements cached under ``key`` (None when absent or of another format)."""
     try:
-        return [Measurement(**item) for item in entries[key]["measured"]]
+        return [Measurement.from_dict(item) for item in entries[key]["measured"]]
     except (KeyError, TypeError):
         return None
 

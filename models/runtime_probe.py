@@ -67,9 +67,7 @@ class Candidate:
 class Measurement:
     """One candidate's figures."""
 
-    runtime: str
-    precision: str
-    threads: int | None
+    candidate: Candidate
     ms_per_unit: float
     """Wall time: how long one unit waits (one file's speed in genred classify)."""
     cpu_ms_per_unit: float
@@ -80,6 +78,26 @@ class Measurement:
     patch_top1_agreement: float | None
     """Of each patch's own top-1 (patch-serving kinds; stricter than the windows')."""
     describe: str
+
+    @property
+    def runtime(self) -> str:
+        """The candidate's runtime."""
+        return self.candidate.runtime
+
+    @property
+    def precision(self) -> str:
+        """The candidate's precision."""
+        return self.candidate.precision
+
+    @property
+    def threads(self) -> int | None:
+        """The candidate's threads (None: every core)."""
+        return self.candidate.threads
+
+    @classmethod
+    def from_dict(cls, item: dict) -> Measurement:
+        """The inverse of ``dataclasses.asdict`` (KeyError/TypeError when of another form)."""
+        return cls(**{**item, "candidate": Candidate(**item["candidate"])})
 
 
 def probe_windows(folder: Path, clips: Sequence[Path],
@@ -186,9 +204,8 @@ def measure(folder: Path, candidates: Sequence[Candidate], clips: Sequence[Path]
                 agreement(labels, reference_labels), len(labels),
                 agreement(outputs.argmax(1), reference.argmax(1)) if per_patch else None)
         window_agreement, n_windows, patch_agreement = agreements[numerics]
-        found.append(Measurement(candidate.runtime, candidate.precision, candidate.threads,
-                                 *ms_per_unit(call, units), window_agreement, n_windows,
-                                 patch_agreement, loaded.predictor.describe()))
+        found.append(Measurement(candidate, *ms_per_unit(call, units), window_agreement,
+                                 n_windows, patch_agreement, loaded.predictor.describe()))
         _LOGGER.info("probe %s: %s", candidate.name, found[-1])
     return found
 

@@ -26,8 +26,8 @@ VIBE = REPO_ROOT / "daemon" / "demo" / "01_Kevin_MacLeod_-_Vibe_Ace.ogg"
 
 def measurement(runtime: str, precision: str, ms: float, agreement: float,
                 cpu_ms: float | None = None, threads: int | None = None) -> Measurement:
-    return Measurement(runtime, precision, threads, ms, ms if cpu_ms is None else cpu_ms,
-                       agreement, 40, agreement, "somewhere")
+    return Measurement(Candidate(runtime, precision, threads), ms,
+                       ms if cpu_ms is None else cpu_ms, agreement, 40, agreement, "somewhere")
 
 
 def no_probe(*args, **kwargs):
@@ -108,8 +108,7 @@ def test_measures_once_then_reads_the_cache(tmp_path, monkeypatch) -> None:
     found = runtime_choice.candidates(DEFAULT_MODEL)
     assert {c.name for c in found} >= {"keras float32", "tflite float32"}
     choice = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[VIBE])
-    assert [Candidate(m.runtime, m.precision, m.threads).name
-            for m in choice.measured] == [c.name for c in found]
+    assert [m.candidate for m in choice.measured] == found
     assert choice.measured[0].top1_agreement == 1.0 and choice.measured[0].n_windows == 11
     agreeing = [m for m in choice.measured if m.top1_agreement >= MIN_AGREEMENT]
     cheapest = min(agreeing, key=lambda m: m.cpu_ms_per_unit)
@@ -147,7 +146,8 @@ def test_config_precision_auto() -> None:
 
 
 def test_a_cache_entry_of_another_format_is_measured_again() -> None:
-    old = {"k": {"runtime": "tflite", "measured": [{"runtime": "tflite", "ms_per_unit": 3.0}]}}
+    old = {"k": {"measured": [{"runtime": "tflite", "precision": "float32", "threads": None,
+                               "ms_per_unit": 3.0}]}}  # the first, flat form
     assert runtime_choice._cached(old, "k") is None and runtime_choice._cached({}, "k") is None
     entry = dataclasses.asdict(measurement("tflite", "float32", 3.0, 1.0))
     assert runtime_choice._cached({"k": {"measured": [entry]}}, "k")[0].ms_per_unit == 3.0
