@@ -220,6 +220,8 @@ def test_hls_scheme_is_refused_by_the_config_with_a_hint(tmp_path):
 @pytest.mark.parametrize(("config_text", "flags"), [
     ("sources: []\n", ("--source", "hls://user:hunter2@example.org/live?token=tok3n")),
     ("mqtt:\n  url: 'http://user:hunter2@broker/x?token=tok3n'\n", ()),
+    # a value of the wrong type is quoted as it is: only the CLI's redaction hides it
+    ("sources:\n  - {kind: url, name: a, url: ['http://user:hunter2@h/s?token=tok3n']}\n", ()),
 ])
 def test_config_errors_of_run_never_show_credentials(tmp_path, config_text, flags):
     """`genred run` names the bad key and value, with user info and secret values as ***."""
