@@ -79,7 +79,9 @@ def _snapshot(port: int) -> dict[str, Any]:
             "sources": {s["name"]: (s["windows_classified"], s["audio_seconds"], s["state"])
                         for s in health["sources"]},
             "dropped_by_source": {s["name"]: s.get("windows_dropped", 0)
-                                  for s in health["sources"]}}
+                                  for s in health["sources"]},
+            "waits": {s["name"]: s.get("window_wait_max_seconds") or 0.0
+                      for s in health["sources"]}}
 
 
 def _rss_mb(process: psutil.Process) -> tuple[float, float]:
@@ -164,13 +166,15 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
         first = _snapshot(port)
         load_start = round(psutil.getloadavg()[0], 2)
         cpu_start, split_start = proc.cpu_times(), _cpu_seconds(proc)
-        rss, children = [], []
+        rss, children, waits = [], [], dict(first["waits"])
         with Probe(port) as probe:
             while time.monotonic() - first["t"] < seconds:
                 time.sleep(min(5.0, seconds / 10))
                 own, kids = _rss_mb(proc)
                 rss.append(own)
                 children.append(kids)
+                for name, wait in _snapshot(port)["waits"].items():
+                    waits[name] = max(waits.get(name, 0.0), wait)
         last = _snapshot(port)
         cpu_end, split_end = proc.cpu_times(), _cpu_seconds(proc)
     elapsed = last["t"] - first["t"]
@@ -190,6 +194,9 @@ def sustain(n_sources: int, seconds: float, runtime: str = "keras",
              for n in last["dropped_by_source"]), reverse=True)[:5],
         "windows_fewest_sources": sorted(zip(windows, first["sources"], strict=True))[:5],
         "windows_min": min(windows), "windows_expected": round(expected, 1),
+        "window_wait_max_seconds": summarize(list(waits.values()), 3) if waits else None,
+        "window_wait_longest_sources": sorted(((round(w, 3), n) for n, w in waits.items()),
+                                              reverse=True)[:5],
         "audio_rate_min": round(min(audio) / elapsed, 4),
         "mean_batch_size": round((last["batch_sum"] - first["batch_sum"]) / batches, 2),
         "inference_seconds_per_batch": round(

@@ -113,6 +113,8 @@ class InferenceWorker:
         self._on_inference = on_inference
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
         self._slots: dict[str, WindowJob] = {}
+        self._arrived_at: dict[str, float] = {}
+        """Monotonic time the pending window of each source arrived."""
         self._slot_free: dict[str, asyncio.Event] = {}
         self._pending = asyncio.Event()
         self._running = False
@@ -153,6 +155,7 @@ class InferenceWorker:
             return
         replaced = self._slots.get(source_name)
         self._slots[source_name] = window
+        self._arrived_at[source_name] = time.monotonic()
         self._arrive(source_name)
         self._slot_free_event(source_name).clear()
         if replaced is not None:
@@ -239,8 +242,10 @@ class InferenceWorker:
         for name in names:
             del self._waiting[name]
         jobs = [self._slots.pop(name) for name in names if name in self._slots]
+        now = time.monotonic()
         for job in jobs:
             self._slot_free_event(job.source_name).set()
+            self.load.on_taken(job.source_name, now - self._arrived_at.pop(job.source_name, now))
         work = [self._work_slots.pop(name) for name in names if name in self._work_slots]
         if not self._waiting:
             self._pending.clear()

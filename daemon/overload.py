@@ -12,7 +12,11 @@ every batch (items run, busy seconds) and every classified window. From these:
   windows, over its last ``HOP_HISTORY`` (the configured hop while nothing is shed);
 * one warning when shedding starts and one line when nothing was shed for ``calm_seconds``.
 
-Exported as ``genred_overload_ratio`` and ``genred_source_effective_hop_seconds{source}``
+* :meth:`LoadMonitor.wait_max_seconds`: the longest a window waited for its batch over the
+  span (near one hop, windows are about to be shed).
+
+Exported as ``genred_overload_ratio``, ``genred_window_wait_max_seconds`` and
+``genred_source_effective_hop_seconds{source}``
 (:class:`LoadCollector`) and in /healthz.
 """
 
@@ -51,6 +55,8 @@ class LoadMonitor:
         self._shedding_since: float | None = None
         self._last_shed = 0.0
         self._episode_shed = 0
+        self._waits: dict[str, deque[tuple[float, float]]] = {}
+        """Per source: (time taken, seconds its window waited) over the last span."""
 
     @property
     def shedding(self) -> bool:
@@ -86,6 +92,23 @@ class LoadMonitor:
                          "ratio now %.2f)", self._last_shed - self._shedding_since,
                          self._episode_shed, self.ratio)
             self._shedding_since, self._episode_shed = None, 0
+
+    def on_taken(self, source: str, wait_seconds: float) -> None:
+        """A window of ``source`` went into a batch after waiting ``wait_seconds``."""
+        now = self._clock()
+        waits = self._waits.setdefault(source, deque())
+        waits.append((now, wait_seconds))
+        while waits[0][0] < now - self._span_seconds:
+            waits.popleft()
+
+    def wait_max_seconds(self, source: str | None = None) -> float | None:
+        """Longest wait of a window (of ``source``, or of any) between its arrival and its
+        batch over the last span: at one hop, the next window replaces it (None: no window)."""
+        since = self._clock() - self._span_seconds
+        names = self._waits if source is None else [source]
+        waits = [wait for name in names for taken, wait in self._waits.get(name, ())
+                 if taken >= since]
+        return round(max(waits), 4) if waits else None
 
     def on_classified(self, source: str, end_sample: int, sample_rate_hz: int) -> None:
         """A window of ``source`` ending at ``end_sample`` was classified."""
@@ -123,10 +146,15 @@ class LoadCollector(Collector):
         self._monitor = monitor
 
     def collect(self) -> Iterator[Metric]:
-        """genred_overload_ratio and genred_source_effective_hop_seconds{source}."""
+        """genred_overload_ratio, genred_window_wait_max_seconds and
+        genred_source_effective_hop_seconds{source}."""
         yield GaugeMetricFamily(
             "genred_overload_ratio", "Work arriving / work the inference thread can do (over "
             "30 s); above 1 every source's hop grows alike.", value=self._monitor.ratio)
+        yield GaugeMetricFamily(
+            "genred_window_wait_max_seconds", "Longest wait of a window for its inference "
+            "batch over the last 30 s (a window waiting one hop is shed).",
+            value=self._monitor.wait_max_seconds() or 0.0)
         hops = GaugeMetricFamily(
             "genred_source_effective_hop_seconds",
             "Audio seconds between a source's classified windows (its last 8).",

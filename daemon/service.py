@@ -139,12 +139,14 @@ class Service:
             "labels": list(self.model.labels),
             "uptime_seconds": round(time.monotonic() - self._started_monotonic, 3),
             "overload_ratio": round(self.worker.load.ratio, 3),
+            "window_wait_max_seconds": self.worker.load.wait_max_seconds(),
             "inference": self.model.inference,
             "sources": [
                 {"name": name, "kind": rt.config.kind, "state": rt.published_state,
                  "message": rt.message, "windows_classified": rt.windows,
                  "windows_dropped": self.worker.dropped_by_source.get(name, 0),
                  "effective_hop_seconds": self.worker.load.effective_hop_seconds(name),
+                 "window_wait_max_seconds": self.worker.load.wait_max_seconds(name),
                  "audio_seconds": round(rt.windower.total_samples / SAMPLE_RATE_HZ, 3)}
                 for name, rt in self._runtimes.items()
             ],

@@ -126,6 +126,23 @@ def test_within_capacity_nothing_is_shed() -> None:
     assert all(order == list(range(16)) for order in encoder.encoded.values())
     assert all(hop == pytest.approx(PATCH_SAMPLES / RATE_HZ) for hop in hops.values())
     assert 0.1 <= worker.load.ratio <= 0.8, worker.load.ratio
+    waits = [worker.load.wait_max_seconds(f"s{i}") for i in range(6)]
+    assert all(0.0 <= wait < 0.2 for wait in waits), waits  # taken within the hop
+
+
+def test_window_wait_is_the_longest_over_the_span_per_source() -> None:
+    """Fake clock: waits kept per source for span_seconds; the overall maximum across them."""
+    now = [0.0]
+    monitor = LoadMonitor(span_seconds=10.0, clock=lambda: now[0])
+    assert monitor.wait_max_seconds() is None and monitor.wait_max_seconds("a") is None
+    monitor.on_taken("a", 2.5)
+    now[0] = 4.0
+    monitor.on_taken("a", 0.5)
+    monitor.on_taken("b", 1.25)
+    assert monitor.wait_max_seconds("a") == 2.5 and monitor.wait_max_seconds() == 2.5
+    now[0] = 10.5  # the 2.5-s wait left the span
+    assert monitor.wait_max_seconds("a") == 0.5 and monitor.wait_max_seconds() == 1.25
+    assert monitor.wait_max_seconds("b") == 1.25
 
 
 def test_load_monitor_ratio_effective_hop_and_one_line_per_episode(
@@ -162,6 +179,8 @@ def test_overload_gauge_and_effective_hops_are_exported() -> None:
     worker.load.on_classified("radio", 44100, 44100)
     worker.load.on_classified("radio", 3 * 44100, 44100)
     text = metrics.render().decode()
-    assert "genred_overload_ratio 0.0" in text
+    assert "genred_overload_ratio 0.0" in text and "genred_window_wait_max_seconds 0.0" in text
+    worker.load.on_taken("radio", 1.5)
+    assert "genred_window_wait_max_seconds 1.5" in metrics.render().decode()
     assert 'genred_source_effective_hop_seconds{source="radio"} 2.0' in text
     worker.close()

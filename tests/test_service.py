@@ -44,6 +44,9 @@ async def test_file_source_to_websocket_client(tmp_path):
             hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert hello["type"] == "hello" and hello["labels"] == ["low", "mid", "high"]
             messages = await read_until(ws, lambda m: m["type"] == "prediction", 30)
+        health = service.health()
+    waited = health["sources"][0]["window_wait_max_seconds"]
+    assert 0.0 <= waited < 3.0 and health["window_wait_max_seconds"] == waited
     prediction = messages[-1]
     assert prediction["source"] == "f" and prediction["model"] == "fake"
     assert prediction["genre"] == "high"            # 9 kHz tone: energy in the top third
@@ -67,6 +70,8 @@ async def test_states_until_ended_and_health(tmp_path):
     assert health["sources"][0]["state"] == "ended"
     assert abs(health["sources"][0]["audio_seconds"] - 5.0) < 0.2
     assert health["overload_ratio"] >= 0.0 and "effective_hop_seconds" in health["sources"][0]
+    assert health["window_wait_max_seconds"] is None  # 5 s: no window ever waited
+    assert health["sources"][0]["window_wait_max_seconds"] is None
 
 
 async def test_one_failing_source_does_not_stop_others(tmp_path):
