@@ -34,7 +34,7 @@ class ChangeConfig:
     change_patches: int = 2
     """Patch-head models: when this many newest 3-s patches all lead with a genre other than
     the label (0: never)..."""
-    change_probability: float = 0.8
+    change_probability: float = 0.9
     """...and their pooled probability of it is at least this, the label moves at once."""
 
     def validate(self, path: str = "smoothing") -> None:
@@ -56,7 +56,7 @@ class ChangeDetector:
     """Per source: detects a genre change in the newest patches and re-pools after it."""
 
     def __init__(self, n_labels: int, n_patches: int, step_samples: float,
-                 change_patches: int = 2, change_probability: float = 0.8) -> None:
+                 change_patches: int = 2, change_probability: float = 0.9) -> None:
         if not 1 <= change_patches <= n_patches:
             raise ValueError(f"change_patches must be in 1..{n_patches}, got {change_patches}")
         self.n_labels = int(n_labels)

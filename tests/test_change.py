@@ -13,7 +13,7 @@ N_PATCHES, N_OUTPUTS, STEP = 10, 4, 131947.2
 """3 genres + a no-music column, on the 2.992-s patch grid."""
 
 
-def patch_scores(genres: list[int], lead: float = 3.0, seed: int = 0) -> np.ndarray:
+def patch_scores(genres: list[int], lead: float = 4.0, seed: int = 0) -> np.ndarray:
     """Scores (n, N_OUTPUTS): each patch leads with its genre by ``lead``, plus noise."""
     rng = np.random.default_rng(seed)
     scores = rng.normal(0.0, 0.3, (len(genres), N_OUTPUTS))
@@ -207,7 +207,7 @@ def test_the_service_moves_the_label_on_a_detected_change(tmp_path) -> None:
     """The label follows after the 2nd new patch (the config's defaults)."""
     labels, detector = service_labels(tmp_path, {})
     assert labels.index(1) == 20 - (N_PATCHES - 1) + 1 and labels[-1] == 1  # 2nd new patch
-    assert detector.changes_detected == 1 and detector.change_probability == 0.8
+    assert detector.changes_detected == 1 and detector.change_probability == 0.9
 
 
 @pytest.mark.parametrize("smoothing", [{"change_patches": 0},

@@ -13,7 +13,11 @@ configuration it reports: label changes per minute while the true genre is stead
 (flicker), seconds from the true switch until the label stays B (lag), and the share of
 windows whose label is the genre of the window's centre.
 
-Usage: python -m tools.tune_smoother GTZAN_DIR [--model models/genred-default]
+Several folders (e.g. the collections the shipped head never heard: ``emotify-share
+taffc-share --head shipped``) pool their genre folders; a sequence's two genres may come
+from different collections, as on a radio.
+
+Usage: python -m tools.tune_smoother MUSIC_DIR [MUSIC_DIR ...] [--model models/genred-default]
        [--pairs 12] [--clips 2] [--head held-out|shipped] [--out FILE]
 """
 
@@ -36,6 +40,7 @@ from training.linear import fit_softmax
 
 _LOGGER = logging.getLogger("tune_smoother")
 N_PATCHES = 10
+AUDIO_SUFFIXES = {".flac", ".mp3", ".wav", ".ogg"}
 RATE_HZ = 44100
 STEP_SAMPLES = patch_start_sample(1000) / 1000
 HOP_SECONDS = STEP_SAMPLES / RATE_HZ
@@ -45,8 +50,14 @@ SMOOTHERS = [("none", SmoothingConfig(alpha=1.0, hysteresis_margin=0.0, hysteres
              ("EMA 0.35, margin 0.05, 2 hops", SmoothingConfig(alpha=0.35,
                                                                hysteresis_margin=0.05)),
              ("EMA 0.2, no hysteresis", SmoothingConfig(alpha=0.2, hysteresis_margin=0.0,
-                                                        hysteresis_hops=1))]
-CHANGES = [(0, 0.0), (2, 0.7), (2, 0.8), (2, 0.9), (3, 0.7), (3, 0.8), (3, 0.9), (4, 0.7)]
+                                                        hysteresis_hops=1)),
+             ("EMA 0.5, margin 0.2, 3 hops", SmoothingConfig(hysteresis_margin=0.2,
+                                                             hysteresis_hops=3)),
+             ("EMA 0.35, margin 0.1, 4 hops", SmoothingConfig(alpha=0.35, hysteresis_hops=4)),
+             ("mean of 5, margin 0.1, 3 hops", SmoothingConfig(method="mean",
+                                                               hysteresis_hops=3))]
+CHANGES = [(0, 0.0), (2, 0.7), (2, 0.8), (2, 0.9), (3, 0.7), (3, 0.8), (3, 0.9), (4, 0.7),
+           (4, 0.9)]
 """(change_patches, change_probability); 0 patches: no change detector."""
 
 
@@ -57,8 +68,10 @@ class Scorer:
         from models.loader import load_model
         from models.patch_head import stage_models
 
-        self.encoder, self.head, self.temperature = stage_models(
-            load_model(model_dir).predictor.model)
+        loaded = load_model(model_dir)
+        self.labels = list(loaded.labels)
+        """The model's genres (its outputs without no music)."""
+        self.encoder, self.head, self.temperature = stage_models(loaded.predictor.model)
 
     def features(self, patches: np.ndarray) -> np.ndarray:
         """(n, 187, 96) patches -> (n, features) encoder outputs."""
@@ -129,6 +142,22 @@ def replay(smoothing: SmoothingConfig, change: tuple[int, float], sequences: lis
             "never_settled": int(np.sum(np.isnan(lags))), "accuracy": round(correct / total, 3)}
 
 
+def genre_files(music_dirs: list[Path], labels: list[str] | None
+                ) -> tuple[list[str], dict[str, list[Path]]]:
+    """(genres: ``labels`` or the folders' genres sorted, {genre: its clips over every folder
+    with at least 2 clips}); a genre the labels lack is an error."""
+    files: dict[str, list[Path]] = {}
+    for folder in music_dirs:
+        for genre_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+            clips = sorted(p for p in genre_dir.iterdir() if p.suffix in AUDIO_SUFFIXES)
+            files.setdefault(genre_dir.name, []).extend(clips)
+    genres = sorted(files) if labels is None else list(labels)
+    unknown = sorted(set(files) - set(genres))
+    if unknown:
+        raise SystemExit(f"genres {unknown} are not among the model's labels {genres}")
+    return genres, {g: f for g, f in files.items() if len(f) >= 2}
+
+
 def window_rows(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows [window outputs, patch scores] of every full window and their end samples."""
     rows = [np.concatenate([pooled_probabilities(scores[k - N_PATCHES + 1:k + 1]),
@@ -141,7 +170,8 @@ def window_rows(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     """Measure and print a JSON table of configurations."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("gtzan", type=Path)
+    parser.add_argument("music_dirs", type=Path, nargs="+",
+                        help="folders of <genre>/<clip> (GTZAN layout)")
     parser.add_argument("--model", type=Path, default=Path("models/genred-default"))
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--clips", type=int, default=2)
@@ -150,16 +180,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    genres = sorted(p.name for p in args.gtzan.iterdir() if p.is_dir())
-    files = {g: sorted((args.gtzan / g).glob("*.*")) for g in genres}
-    genre_of = {str(f): genres.index(g) for g in genres for f in files[g]}
     scorer = Scorer(args.model)
+    genres, files = genre_files(args.music_dirs, scorer.labels if args.head == "shipped"
+                                else None)
+    genre_of = {str(f): genres.index(g) for g in genres for f in files.get(g, [])}
     table = (clip_features(scorer, [Path(p) for p in genre_of], args.cache)
              if args.head == "held-out" else {})
     rng = np.random.default_rng(0)
     sequences = []
     for index in range(args.pairs):
-        a, b = rng.choice(len(genres), 2, replace=False)
+        a, b = (genres.index(g) for g in rng.choice(sorted(files), 2, replace=False))
         chosen = [files[genres[g]][2 * index % 8:][: args.clips] for g in (a, b)]
         audio_a = np.concatenate([load_audio(p) for p in chosen[0]])
         audio = np.concatenate([audio_a, *[load_audio(p) for p in chosen[1]]])
@@ -173,7 +203,8 @@ def main() -> None:
     rows = [{"smoothing": name, "change_patches": patches, "change_probability": probability,
              **replay(config, (patches, probability), sequences, len(genres))}
             for (name, config), (patches, probability) in itertools.product(SMOOTHERS, CHANGES)]
-    text = json.dumps({"head": args.head, "pairs": args.pairs, "clips": args.clips,
+    text = json.dumps({"music_dirs": [str(d) for d in args.music_dirs], "head": args.head,
+                       "pairs": args.pairs, "clips": args.clips,
                        "hop_seconds": round(HOP_SECONDS, 3), "rows": rows}, indent=1)
     if args.out:
         args.out.write_text(text)
