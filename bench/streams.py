@@ -4,7 +4,8 @@ Each run starts ``genred run`` with N ``url`` sources (clips of ../shared/data, 
 at real-time pace by ffmpeg), waits until every source is warm (30 s), then watches for
 ``--seconds``: a run is sustained when no window was dropped (/metrics
 ``genred_windows_dropped_total``), every source classified one window per hop of the audio
-it delivered and its audio clock kept up with the wall clock (see :func:`judge`). The
+it delivered (a window below the silence level counts: it is gated, not dropped; the dog
+howl clip has some) and its audio clock kept up with the wall clock (see :func:`judge`). The
 daemon's RSS (and its ffmpeg children's USS) is sampled during the run. The search steps N
 up from 85 % of the compute limit (hop / best per-window inference time from
 bench/results/inference.json); the best N is then re-run for ``--final-seconds`` (and N+1 when
@@ -76,8 +77,8 @@ def _snapshot(port: int) -> dict[str, Any]:
             "overload_ratio": health.get("overload_ratio"),
             "effective_hops": [s["effective_hop_seconds"] for s in health["sources"]
                                if s.get("effective_hop_seconds") is not None],
-            "sources": {s["name"]: (s["windows_classified"], s["audio_seconds"], s["state"])
-                        for s in health["sources"]},
+            "sources": {s["name"]: (s["windows_classified"] + s.get("windows_silent", 0),
+                                    s["audio_seconds"], s["state"]) for s in health["sources"]},
             "dropped_by_source": {s["name"]: s.get("windows_dropped", 0)
                                   for s in health["sources"]},
             "waits": {s["name"]: s.get("window_wait_max_seconds") or 0.0

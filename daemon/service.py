@@ -17,6 +17,7 @@ from daemon.config import Config
 from daemon.messages import SourceState
 from daemon.metrics import DaemonMetrics
 from daemon.output import Output, OutputContext, OutputFactory, SourceStatus
+from daemon.phases import PhaseSpreader
 from daemon.redact import redact_optional
 from daemon.sources import SourceConfig
 from daemon.spectrogram import Spectrograms
@@ -99,6 +100,10 @@ class Service:
                                       on_inference=self._on_inference, collate=serving.collate,
                                       on_drop=self._on_drop, prefetch=serving.prefetch,
                                       discard=serving.discard)
+        self.phases = PhaseSpreader(
+            next(iter(self._runtimes.values())).windower.hop_seconds if self._runtimes else 1.0,
+            SAMPLE_RATE_HZ, len(self._runtimes) > config.inference.max_batch_size)
+        """Spreads real-time sources' due windows over the hop (many sources only)."""
         self.spectrograms = Spectrograms({n: rt.windower for n, rt in self._runtimes.items()})
         self.outputs: list[Output] = []
         self._output_names = [name for name, _ in outputs]
@@ -145,6 +150,7 @@ class Service:
                 {"name": name, "kind": rt.config.kind, "state": rt.published_state,
                  "message": rt.message, "windows_classified": rt.windows,
                  "windows_dropped": self.worker.dropped_by_source.get(name, 0),
+                 "windows_silent": rt.windower.n_silent_windows,
                  "effective_hop_seconds": self.worker.load.effective_hop_seconds(name),
                  "window_wait_max_seconds": self.worker.load.wait_max_seconds(name),
                  "audio_seconds": round(rt.windower.total_samples / SAMPLE_RATE_HZ, 3)}
@@ -231,7 +237,9 @@ class Service:
         waits = bool(getattr(runtime.source, "waits_for_consumer", False))  # SourceBase has it
         try:
             async for chunk in runtime.source.chunks():
-                self._on_chunk(name, runtime, chunk)
+                kept = chunk if waits else self.phases.trim(name, chunk)
+                if kept.shape[0]:
+                    self._on_chunk(name, runtime, kept)
                 if waits:  # a file read faster than real time: no window dropped
                     await self.worker.wait_slot_free(name)
         except asyncio.CancelledError:

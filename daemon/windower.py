@@ -51,6 +51,8 @@ class Windower:
         step_samples = extractor.step_end_sample(1)
         self._ring = RingBuffer(max(extractor.audio_samples, self.hop_samples) + 2 * step_samples)
         self._next_due_bins = self._window_bins
+        self.n_silent_windows = 0
+        """Windows below the silence level (never classified) since the source started."""
 
     @property
     def hop_samples(self) -> int:
@@ -110,5 +112,6 @@ class Windower:
         rms = float(np.sqrt(np.mean(np.square(newest, dtype=np.float64))))
         rms_dbfs = 20.0 * math.log10(max(rms, _MIN_RMS) * math.sqrt(2.0))
         silent = rms_dbfs < self.silence_rms_dbfs
+        self.n_silent_windows += silent
         features = None if silent else self.extractor.features(window_audio)
         return Window(features, start_sample, end_sample, rms_dbfs, silent)
