@@ -9,6 +9,7 @@ from bench.common import RESULTS_DIR, cpu_label
 
 HEADER = ["CPU (flags of note), cores used", "runtime", "sources", "run", "dropped",
           "fewest windows of a source / expected", "inference per batch (windows)",
+          "per window", "longest wait for a batch",
           "overload ratio, effective hop (max, in hops)", "1-min load", "sustained", "results file"]
 
 
@@ -39,9 +40,17 @@ def _row(run: dict[str, Any]) -> list[str]:
     return [cpu_label(run["machine"]), runtime_cell(run), str(run["n_sources"]),
             f"{run['seconds']:.0f} s", str(run["dropped"]),
             f"{run['windows_min']} / {run['windows_expected']}",
-            f"{run['inference_seconds_per_batch']:.3f} s ({run['mean_batch_size']})", overload,
+            f"{run['inference_seconds_per_batch']:.3f} s ({run['mean_batch_size']})",
+            f"{1000 * run['inference_seconds_per_batch'] / run['mean_batch_size']:.1f} ms",
+            _wait_cell(run), overload,
             f"{run.get('load_average_1min_start')}–{run.get('load_average_1min_end')}",
             "yes" if run["sustained"] else "**no**", f"`{run['name']}`"]
+
+
+def _wait_cell(run: dict[str, Any]) -> str:
+    """The longest a source's window waited for its batch (runs since it was recorded)."""
+    waits = run.get("window_wait_max_seconds")
+    return f"{waits['max']:.2f} s" if waits else "—"
 
 
 def capacity_table() -> str:

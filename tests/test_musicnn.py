@@ -98,3 +98,29 @@ def test_port_reproduces_package_outputs(msd_model, shared_data: Path, ffmpeg: s
     # float16 kernels: tags move by < 1e-3, the 200-d embedding by < 5e-3 (see README)
     np.testing.assert_allclose(out["tags"], reference["tags"], atol=2e-3)
     np.testing.assert_allclose(out["penultimate"], reference["penultimate"], atol=1e-2)
+
+
+MSD_TAGS_OF_NOTE = {"blues": 26, "jazz": 9}
+"""Indices of a few MSD tags (musicnn's configuration.MSD_LABELS order)."""
+
+
+def test_vgg_port_shapes_weights_and_tags_on_real_music(shared_data: Path, ffmpeg: str) -> None:
+    """MSD_vgg (the package's VGG tagger): documented widths, every weight loaded, and on
+    GTZAN's first blues and jazz clips its own genre tag among its top 3 of 50
+    (not verified against the package's graph; see models/musicnn/README.md)."""
+    from models.musicnn import load_musicnn
+    from models.musicnn.network import outputs_of
+
+    model = load_musicnn("MSD_vgg")
+    assert model.count_params() == 607030 and outputs_of("MSD_vgg")[0] == "tags"
+    out = model.predict(np.zeros((2, 187, 96), np.float32), verbose=0)
+    widths = {name: value.shape for name, value in out.items()}
+    assert widths == {"tags": (2, 50), "pool5": (2, 256), "pool4_mean": (2, 128),
+                      "pool4_max": (2, 128)}
+    for genre, tag in (("blues", "blues"), ("jazz", "jazz")):
+        clip = shared_data / "gtzan-mini" / genre / f"{genre}.00000.flac"
+        if not clip.is_file():
+            pytest.skip(f"{clip} is not present")
+        patches = melspec.musicnn_patches(_decode_16k(clip, 30.0), pad_mode="constant")
+        tags = model.predict(patches, verbose=0)["tags"].mean(axis=0)
+        assert MSD_TAGS_OF_NOTE[tag] in np.argsort(-tags)[:3], (genre, np.argsort(-tags)[:5])

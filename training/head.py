@@ -45,15 +45,17 @@ DEFAULT_ENCODERS = "MSD_musicnn:penultimate+mean_pool+max_pool+tags"
 
 def parse_encoders(text: str) -> list[dict]:
     """'NET:out+out,NET2:out' -> [{'network': NET, 'outputs': [...]}, ...]."""
-    from models.musicnn.network import CHECKPOINTS, OUTPUTS
+    from models.musicnn.network import CHECKPOINTS, outputs_of
 
     encoders = []
     for part in text.split(","):
         network, _, outputs = part.partition(":")
-        names = outputs.split("+") if outputs else ["penultimate"]
-        if network not in CHECKPOINTS or not set(names) <= set(OUTPUTS):
+        known = outputs_of(network) if network in CHECKPOINTS else ()
+        names = outputs.split("+") if outputs else [known[1] if known else "penultimate"]
+        if network not in CHECKPOINTS or not set(names) <= set(known):
             raise InputError(f"--encoders {part!r}: use NETWORK:OUTPUT+OUTPUT with a network "
-                             f"in {CHECKPOINTS} and outputs in {OUTPUTS}")
+                             f"in {CHECKPOINTS} and its outputs ({network}: "
+                             f"{', '.join(known) or 'unknown network'})")
         encoders.append({"network": network, "outputs": names})
     return encoders
 

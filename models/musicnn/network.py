@@ -32,7 +32,8 @@ from models.musicnn.melspec import N_MELS, PATCH_FRAMES
 _LOGGER = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent
-CHECKPOINTS = ("MSD_musicnn", "MTT_musicnn")
+CHECKPOINTS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
+"""The musicnn package's checkpoints; the ``*_vgg`` ones are built by models/musicnn/vgg.py."""
 BN_EPSILON = 1e-3
 TIMBRAL_HEIGHTS = {"timbral_74": int(0.4 * N_MELS), "timbral_77": int(0.7 * N_MELS)}
 TEMPORAL_LENGTHS = {"temporal_128": 128, "temporal_64": 64, "temporal_32": 32}
@@ -144,14 +145,24 @@ def load_weights_npz(model: keras.Model, path: Path) -> None:
         raise ValueError(f"{path.name} has weights no layer uses: {sorted(stored)}")
 
 
+def outputs_of(checkpoint: str) -> tuple[str, ...]:
+    """The named outputs of ``checkpoint``'s network."""
+    from models.musicnn.vgg import VGG_OUTPUTS
+
+    return VGG_OUTPUTS if checkpoint.endswith("_vgg") else OUTPUTS
+
+
 def load_musicnn(checkpoint: str = "MSD_musicnn",
                  n_frames: int | None = PATCH_FRAMES) -> keras.Model:
     """Build the port and load the converted ``checkpoint`` weights (inference only)."""
+    from models.musicnn.vgg import build_vgg
+
     path = weights_path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run tools/musicnn/convert.py "
                                 f"--checkpoint {checkpoint}")
-    model = build_musicnn(n_frames, name=checkpoint)
+    model = (build_vgg(n_frames or PATCH_FRAMES, name=checkpoint)
+             if checkpoint.endswith("_vgg") else build_musicnn(n_frames, name=checkpoint))
     load_weights_npz(model, path)
     model.trainable = False
     _LOGGER.info("loaded %s (%d parameters) from %s", checkpoint, model.count_params(), path)

@@ -80,10 +80,11 @@ def read_checkpoint(prefix: str) -> dict[str, np.ndarray]:
             if "Adam" not in name and not name.startswith("beta")}
 
 
-def to_keras_arrays(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def to_keras_arrays(variables: dict[str, np.ndarray],
+                    layer_map: dict[str, str] = LAYER_MAP) -> dict[str, np.ndarray]:
     """Rename TF1 variables to ``<keras layer>/<weight>`` and reshape the mid-end kernels."""
     arrays: dict[str, np.ndarray] = {}
-    for layer, scope in LAYER_MAP.items():
+    for layer, scope in layer_map.items():
         names = BN_WEIGHTS if scope.startswith("batch_norm") else DENSE_WEIGHTS
         for weight in names:
             value = variables.pop(f"{scope}/{weight}")
@@ -95,11 +96,14 @@ def to_keras_arrays(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def check_storage(arrays: dict[str, np.ndarray], path: Path) -> float:
+def check_storage(arrays: dict[str, np.ndarray], path: Path, vgg: bool = False) -> float:
     """Max abs output difference (tags and embeddings) between float32 and stored weights."""
     sys.path.insert(0, str(REPO_ROOT))
     from models.musicnn.network import OUTPUTS, build_musicnn, load_weights_npz
+    from models.musicnn.vgg import VGG_OUTPUTS, build_vgg
 
+    if vgg:
+        build_musicnn, OUTPUTS = build_vgg, VGG_OUTPUTS  # noqa: N806 - same check, VGG graph
     reference = build_musicnn()
     with tempfile.TemporaryDirectory() as tmp:
         exact = Path(tmp) / "exact.npz"
@@ -119,7 +123,11 @@ def convert(wheel: Path, checkpoint: str, out_dir: Path, dtype: str, check: bool
     """Convert one checkpoint of the wheel to ``<out_dir>/<checkpoint>.npz``."""
     with tempfile.TemporaryDirectory() as tmp:
         variables = read_checkpoint(extract_checkpoint(wheel, checkpoint, Path(tmp)))
-    arrays = to_keras_arrays(variables)
+    vgg = checkpoint.endswith("_vgg")
+    if vgg:
+        sys.path.insert(0, str(REPO_ROOT))
+        from models.musicnn.vgg import VGG_LAYER_MAP
+    arrays = to_keras_arrays(variables, VGG_LAYER_MAP if vgg else LAYER_MAP)
     n_params = sum(a.size for a in arrays.values())
     path = out_dir / f"{checkpoint}.npz"
     np.savez_compressed(path, **{k: v.astype(dtype if k.endswith("/kernel") else np.float32)
@@ -127,7 +135,7 @@ def convert(wheel: Path, checkpoint: str, out_dir: Path, dtype: str, check: bool
     _LOGGER.info("%s: %d parameters -> %s (%d bytes, kernels %s)", checkpoint, n_params, path,
                  path.stat().st_size, dtype)
     if check:
-        check_storage(arrays, path)
+        check_storage(arrays, path, vgg)
     return path
 
 
@@ -145,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wheel", type=Path, help="musicnn-0.1.0 wheel (downloaded if absent)")
-    parser.add_argument("--checkpoint", action="append", choices=("MSD_musicnn", "MTT_musicnn"))
+    parser.add_argument("--checkpoint", action="append",
+                        choices=("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg"))
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "models" / "musicnn")
     parser.add_argument("--dtype", default="float16", choices=("float16", "float32"),
                         help="storage of conv/dense kernels (biases and BatchNorm stay float32)")
