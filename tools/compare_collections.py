@@ -39,6 +39,8 @@ ROUTES = {  # name -> (train on the id collection only?, settings)
     "+ label smoothing 0.1": (False, HeadSettings(label_smoothing=0.1)),
     "+ mixup across collections (alpha 0.4)": (False, HeadSettings(mixup_alpha=0.4)),
     "- within-genre collection directions (8)": (False, HeadSettings(collection_directions=8)),
+    "linear head (softmax regression), GTZAN only": (True, HeadSettings(
+        hidden_units=0, l2=1e-2, member_views=(None,))),
 }
 SHOWN_GENRES = ("pop", "rock", "reggae", "classical")
 
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("music_dirs", nargs="+")
     parser.add_argument("--nonmusic", action="append", default=[])
     parser.add_argument("--work-dir", default="runs/train-head")
+    parser.add_argument("--encoders", default=DEFAULT_ENCODERS,
+                        help="patch encoders, e.g. MSD_vgg:pool5+pool4_mean+pool4_max+tags")
     parser.add_argument("--views", type=int, default=3)
     parser.add_argument("--quiet-views", type=int, default=0)
     parser.add_argument("--narrow-views", type=int, default=0)
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score this artifact's head on the other collections as is")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    encoders = parse_encoders(DEFAULT_ENCODERS)
+    encoders = parse_encoders(args.encoders)
     collections = collect_items(args.music_dirs, args.nonmusic, Path(args.work_dir), True, 0)
     outputs = collections.genres + (["no_music"] if collections.has_no_music else [])
     key = hashlib.sha1(json.dumps([encoders, 0, 30.0]).encode()).hexdigest()[:12]
