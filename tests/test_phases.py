@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from daemon.assembly import build_service
+from daemon.config import config_from_dict
+from daemon.harness import fake_model
 from daemon.phases import PhaseSpreader
+from tests.daemon_helpers import write_tone_wav
 
 HOP_SECONDS, RATE_HZ = 3.0, 1000
 
@@ -69,12 +73,6 @@ def test_bad_hop_or_rate_is_refused() -> None:
 def test_the_service_spreads_only_sources_one_batch_cannot_hold(tmp_path, max_batch_size: int,
                                                                 spread: bool) -> None:
     """Three sources: spread when a batch holds 2, not when it holds all 3."""
-    from daemon.assembly import build_service
-    from daemon.config import config_from_dict
-    from daemon.harness import fake_model
-
-    from tests.daemon_helpers import write_tone_wav
-
     wav = write_tone_wav(tmp_path / "tone.wav", 440, 1.0)
     sources = [{"name": f"s{i}", "kind": "url", "url": str(wav)} for i in range(3)]
     config = config_from_dict({"server": {"port": 0}, "sources": sources,
