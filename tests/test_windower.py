@@ -66,6 +66,7 @@ def test_silence_gate():
     assert not windows[0].silent and windows[0].features is not None
     assert windows[-1].silent and windows[-1].features is None
     assert windows[-1].rms_dbfs < -100
+    assert windower.n_silent_windows == sum(w.silent for w in windows) >= 1  # /healthz count
 
 
 def test_big_chunk_keeps_only_newest_window():
