@@ -63,6 +63,7 @@ def test_the_skip_spans_chunks_and_happens_once_per_source() -> None:
 
 
 def test_bad_hop_or_rate_is_refused() -> None:
+    assert PhaseSpreader(0.5, 1, True).hop_seconds == 0.5  # small but valid
     with pytest.raises(ValueError, match="hop_seconds > 0"):
         PhaseSpreader(0.0, RATE_HZ, True)
     with pytest.raises(ValueError, match="sample_rate_hz > 0"):

@@ -42,6 +42,7 @@ MODULE_TESTS = {
     "models/musicnn/melspec.py": ["tests/test_musicnn_frontend.py"],
     "models/musicnn/features.py": ["tests/test_musicnn_frontend.py"],
     "daemon/publisher.py": ["tests/test_publisher.py", "tests/test_publisher_admission.py"],
+    "daemon/phases.py": ["tests/test_phases.py"],
 }
 """The core modules measured so far and the test files that guard each."""
 NOT_MUTATED_PATTERNS = [r"^\s*_LOGGER\.", r"^\s*logging\.getLogger"]
