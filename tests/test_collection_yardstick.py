@@ -12,7 +12,7 @@ from training.collection_yardstick import (
     report,
     score_part,
 )
-from training.head_recipe import balanced_weights, mixup_across
+from training.head_recipe import balanced_weights, collection_label_masks, mixup_across
 from training.yardstick import artist_folds
 
 
@@ -106,3 +106,36 @@ def test_head_with_directions_removed_ignores_them_at_serving():
     np.testing.assert_allclose(head.predict(moved, verbose=0), head.predict(features, verbose=0),
                                atol=1e-3)
     assert np.mean(head.predict(features, verbose=0).argmax(1) == targets) > 0.8
+
+
+def test_label_masks_train_each_sample_over_its_own_collections_genres_and_no_music():
+    """Genres 0-2 + no music (3): a collection with every genre, one with 0-1, one with 2."""
+    targets = np.array([0, 1, 2, 0, 1, 2, 3])
+    groups = np.array([0, 0, 0, 1, 1, 2, -1])
+    masks = collection_label_masks(targets, groups, 4)
+    np.testing.assert_array_equal(masks, [[1, 1, 1, 1]] * 3 + [[1, 1, 0, 1]] * 2
+                                  + [[0, 0, 1, 1], [1, 1, 1, 1]])
+
+
+@pytest.mark.parametrize("own_genres_only", [False, True])
+def test_own_genres_only_keeps_a_collections_production_from_becoming_a_genre(own_genres_only):
+    """Feature 0 is the genre (pop +1, country -1), feature 1 the production. A mixed
+    collection (production 0) holds both genres; a pop-only collection has production +1 and
+    a country-only one production -1, so production predicts genre in training. Plain
+    training learns it and calls pop with the country collection's production country; over
+    each collection's own genres only, production teaches nothing and the genre wins."""
+    from training.patch_head import HeadSettings, fit_head
+
+    rng = np.random.default_rng(0)
+    genre = np.r_[np.ones(40), -np.ones(40), np.ones(200), -np.ones(200)]
+    production = np.r_[np.zeros(80), np.ones(200), -np.ones(200)]
+    features = np.stack([genre + rng.normal(0, 0.8, genre.size),
+                         production + rng.normal(0, 0.1, genre.size)], 1).astype(np.float32)
+    targets = (genre < 0).astype(int)  # 0 pop, 1 country
+    groups = np.r_[np.zeros(80), np.ones(200), 2 * np.ones(200)].astype(int)
+    settings = HeadSettings(hidden_units=0, epochs=60, learning_rate=0.03, member_views=(None,),
+                            own_genres_only=own_genres_only)
+    head = fit_head(features, targets, np.zeros(genre.size, int), 2, settings, groups)
+    pop_from_the_country_collection = np.array([[1.0, -1.0]], np.float32)
+    called = int(np.asarray(head.predict(pop_from_the_country_collection, verbose=0)).argmax())
+    assert called == (0 if own_genres_only else 1)

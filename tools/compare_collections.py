@@ -41,6 +41,8 @@ ROUTES = {  # name -> (train on the id collection only?, settings)
     "- within-genre collection directions (8)": (False, HeadSettings(collection_directions=8)),
     "linear head (softmax regression), GTZAN only": (True, HeadSettings(
         hidden_units=0, l2=1e-2, member_views=(None,))),
+    "+ each sample's softmax over its own collection's genres": (False, HeadSettings(
+        own_genres_only=True)),
 }
 SHOWN_GENRES = ("pop", "rock", "reggae", "classical")
 

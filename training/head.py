@@ -121,7 +121,8 @@ def train_head(args: argparse.Namespace) -> Path:
                                           if args.narrow_views else None),
                             balance_collections=args.balance_collections,
                             label_smoothing=args.label_smoothing, mixup_alpha=args.mixup,
-                            collection_directions=args.collection_directions)
+                            collection_directions=args.collection_directions,
+                            own_genres_only=args.own_genres_only)
     cv = cross_validate(data, outputs, genres, args.folds, settings, extra_test_views(args))
     calibration = _calibration(cv, data.target)
     _LOGGER.info(format_summary("artist-held-out accuracy", cv["summary"]))
@@ -152,6 +153,7 @@ def train_head(args: argparse.Namespace) -> Path:
                   "balance_collections": settings.balance_collections,
                   "label_smoothing": settings.label_smoothing, "mixup_alpha": settings.mixup_alpha,
                   "collection_directions": settings.collection_directions,
+                  "own_genres_only": settings.own_genres_only,
                   "seconds": round(time.monotonic() - started, 1)},
         metrics={"artist_cv_accuracy_mean": round(cv["summary"]["accuracy_mean"], 4),
                  "artist_cv_accuracy_std": round(cv["summary"]["accuracy_std"], 4),
@@ -207,6 +209,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--collection-directions", type=int, default=0,
                         help="project out up to N directions along which collections differ "
                              "within a genre (0: off)")
+    parser.add_argument("--own-genres-only", action="store_true",
+                        help="train each clip's softmax over its own collection's genres only "
+                             "(collections with disjoint genres do not teach production as genre)")
     parser.add_argument("--mixup", type=float, default=0.0,
                         help="mixup across collections: Beta(a, a) with this a (0: off)")
     parser.add_argument("--max-seconds", type=float, default=30.0,

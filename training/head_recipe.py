@@ -22,6 +22,25 @@ def balanced_weights(targets: np.ndarray, n_outputs: int,
     return (weights * targets.size).astype(np.float32)
 
 
+def collection_label_masks(targets: np.ndarray, groups: np.ndarray,
+                           n_outputs: int) -> np.ndarray:
+    """(n, n_outputs) 1/0: the outputs each sample's softmax is trained over, i.e. the genres
+    its own collection holds plus the non-music outputs (non-music samples: every output).
+
+    Collections that hold disjoint genres (Emotify: pop, rock, classical; TAFFC: blues,
+    country, ...) then never teach "this production is not that genre": a TAFFC country clip
+    does not push pop and rock down, so Emotify's pop is not learnt as "not country" either.
+    """
+    non_music = np.unique(targets[groups < 0])
+    masks = np.ones((targets.size, n_outputs), np.float32)
+    for group in np.unique(groups[groups >= 0]):
+        allowed = np.zeros(n_outputs, np.float32)
+        allowed[np.unique(targets[groups == group])] = 1.0
+        allowed[non_music] = 1.0
+        masks[groups == group] = allowed
+    return masks
+
+
 def mixup_across(features: np.ndarray, onehot: np.ndarray, weights: np.ndarray,
                  groups: np.ndarray, alpha: float,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ import scipy.special
 from training.head_recipe import (
     balanced_weights,
     collection_directions,
+    collection_label_masks,
     mixup_across,
     remove_directions,
 )
@@ -69,6 +70,8 @@ class HeadSettings:
     collection_directions: int = 0
     """> 0: at most this many directions along which collections differ within a genre
     are projected out of the standardised features (folded into the first layer)."""
+    own_genres_only: bool = False
+    """Train each sample's softmax only over its own collection's genres (and no music)."""
 
 
 def fit_head(features: np.ndarray, targets: np.ndarray, views: np.ndarray, n_outputs: int,
@@ -120,7 +123,9 @@ def _fit_member(features: np.ndarray, targets: np.ndarray, groups: np.ndarray,
     head = build(mean, variance)
     weights = balanced_weights(targets, n_outputs,
                                groups if settings.balance_collections else None)
-    if settings.label_smoothing or settings.mixup_alpha:
+    if settings.own_genres_only:
+        _fit_masked(head, features, targets, weights, groups, n_outputs, settings)
+    elif settings.label_smoothing or settings.mixup_alpha:
         _fit_soft(head, features, targets, weights, groups, n_outputs, settings, seed)
     else:
         head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
@@ -154,6 +159,24 @@ def _fit_soft(head, features: np.ndarray, targets: np.ndarray, weights: np.ndarr
         mixed = mixup_across(features, onehot, weights, groups, settings.mixup_alpha, rng)
         head.fit(mixed[0], mixed[1], sample_weight=mixed[2], batch_size=settings.batch_size,
                  epochs=1, shuffle=True, verbose=0)
+
+
+def _fit_masked(head, features: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                groups: np.ndarray, n_outputs: int, settings: HeadSettings) -> None:
+    """Fit with each sample's softmax over the outputs of collection_label_masks only."""
+    import keras
+
+    def masked_cross_entropy(y_true, logits):
+        onehot, mask = y_true[:, :n_outputs], y_true[:, n_outputs:]
+        return keras.losses.categorical_crossentropy(
+            onehot, logits + (mask - 1.0) * 1e4, from_logits=True)
+
+    head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                 loss=masked_cross_entropy)
+    y = np.concatenate([np.eye(n_outputs, dtype=np.float32)[targets],
+                        collection_label_masks(targets, groups, n_outputs)], axis=1)
+    head.fit(features, y, sample_weight=weights, batch_size=settings.batch_size,
+             epochs=settings.epochs, shuffle=True, verbose=0)
 
 
 def item_logits(head, data: PatchData, items: np.ndarray, view: int = 0) -> np.ndarray:
