@@ -15,12 +15,12 @@ exists, also while a source warms up) take :meth:`InferenceWorker.submit_work`: 
 item per source, newest wins (an item refers to the source's new patches since its last
 window, so a replaced item loses nothing and is not counted as dropped).
 
-Overload: sources are served round-robin, oldest waiting first (a batch takes up to
-``max_batch_size`` sources, each with its window and work item), and a replaced window is
-shed through ``discard`` (patch models skip its new patches for good), so when work arrives
-faster than it can be done every source's effective hop grows alike and a batch costs no more
-than when the worker keeps up. :class:`~daemon.overload.LoadMonitor` (``load``) keeps
-the overload ratio and each source's effective hop.
+Overload: sources are served round-robin, least recently served first (a batch takes up to
+``max_batch_size`` sources, each with its window and work item; ties in waiting order), and
+a replaced window is shed through ``discard`` (patch models skip its new patches for good),
+so when work arrives faster than it can be done every source's effective hop grows alike and
+a batch costs no more than when the worker keeps up. :class:`~daemon.overload.LoadMonitor`
+(``load``) keeps the overload ratio and each source's effective hop.
 
 A source that can wait (a file read faster than real time) awaits :meth:`wait_slot_free`
 after each chunk: it goes on once its pending window was taken into a batch, so it is read as
@@ -115,6 +115,8 @@ class InferenceWorker:
         self._slots: dict[str, WindowJob] = {}
         self._arrived_at: dict[str, float] = {}
         """Monotonic time the pending window of each source arrived."""
+        self._served_in: dict[str, int] = {}
+        """The number of the last batch that took each source (round-robin order)."""
         self._slot_free: dict[str, asyncio.Event] = {}
         self._pending = asyncio.Event()
         self._running = False
@@ -128,6 +130,8 @@ class InferenceWorker:
         """windows_dropped split by source name."""
         self.batches = 0
         """Successful predict_batch calls."""
+        self.batches_taken = 0
+        """Batches taken from the waiting sources (served or not)."""
         self.errors = 0
         """Failed predict_batch calls (exception or malformed output)."""
         self.windows_failed = 0
@@ -237,10 +241,16 @@ class InferenceWorker:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _take_batch(self) -> tuple[list[WindowJob], list[Any]]:
-        """The windows and work items of up to max_batch_size sources, longest waiting first."""
-        names = list(self._waiting)[:self._max_batch_size or len(self._waiting)]
+        """The windows and work items of up to max_batch_size sources, least recently served
+        first (a source whose item arrived late in a turn does not lose its next turn)."""
+        names = list(self._waiting)
+        if self._max_batch_size and len(names) > self._max_batch_size:
+            names = sorted(names, key=lambda name: self._served_in.get(name, -1))
+            names = names[:self._max_batch_size]
         for name in names:
             del self._waiting[name]
+            self._served_in[name] = self.batches_taken
+        self.batches_taken += 1
         jobs = [self._slots.pop(name) for name in names if name in self._slots]
         now = time.monotonic()
         for job in jobs:

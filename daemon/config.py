@@ -91,7 +91,7 @@ class InferenceConfig:
 
     max_batch_size: int = 8
     """Most sources (each with its due window and work ahead) in one inference batch; when
-    more wait, the longest waiting go first (round-robin)."""
+    more wait, the least recently served go first (round-robin)."""
     runtime: str = "auto"
     """auto: the fastest runtime on this machine that agrees with Keras float32, measured once
     and cached (models/runtime_choice.py; Keras on an NVIDIA GPU); keras; tflite (``genred
