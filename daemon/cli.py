@@ -70,8 +70,8 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser(
         "export", help="export an artifact's model to a lighter CPU runtime (TFLite)",
         description="Write MODEL_DIR/model.tflite and note it in contract.json. The daemon and "
-                    "genred classify then use it by default (runtime auto: LiteRT, no "
-                    "TensorFlow import; 'inference: {runtime: tflite}' forces it, 'keras' "
+                    "genred classify then use it by default (runtime auto: LiteRT or OpenVINO, "
+                    "no TensorFlow import; 'inference: {runtime: tflite}' forces it, 'keras' "
                     "avoids it). Needs the Keras extra: pip install 'genred[keras]'.")
     export.add_argument("model_dir", metavar="MODEL_DIR", help="model artifact folder")
     export.add_argument("--format", choices=("tflite",), default="tflite",

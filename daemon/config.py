@@ -94,13 +94,13 @@ class InferenceConfig:
     more wait, the least recently served go first (round-robin)."""
     runtime: str = "auto"
     """auto: the fastest runtime on this machine that agrees with Keras float32, measured once
-    and cached (models/runtime_choice.py; Keras on an NVIDIA GPU); keras; tflite (``genred
-    export``)."""
+    and cached (models/runtime_choice.py; Keras on an NVIDIA GPU); keras; tflite or openvino
+    (``genred export``'s file)."""
     num_threads: int | None = None
-    """tflite: interpreter threads (null = every core)."""
+    """tflite, openvino: threads (null = every core)."""
     precision: str = "auto"
     """auto: float32, or bfloat16 where runtime auto measures it faster and agreeing; keras:
-    float32/bfloat16/float16 (mixed policy, weights stay float32)."""
+    float32/bfloat16/float16 (mixed policy, weights stay float32); openvino: float32/bfloat16."""
 
     def validate(self, path: str) -> None:
         """Range checks."""

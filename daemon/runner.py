@@ -30,9 +30,10 @@ def load_model_handle(folder: str, runtime: str = "keras", num_threads: int | No
                       precision: str = "float32") -> ModelHandle:
     """Load and check the artifact, or raise StartupError with the artifact's message.
 
-    ``runtime``: "keras" (the artifact's Keras model, computing in ``precision``), "tflite"
-    (its ``genred export`` TFLite file, run with ``num_threads`` threads; None = every core) or
-    "auto" (with ``precision`` "auto": chosen by measurement, models/runtime_choice.py).
+    ``runtime``: "keras" (the artifact's Keras model, computing in ``precision``), "tflite" or
+    "openvino" (its ``genred export`` TFLite file, run with ``num_threads`` threads; None =
+    every core) or "auto" (with ``precision`` "auto": chosen by measurement,
+    models/runtime_choice.py).
     """
     started = time.monotonic()
     try:

@@ -1,7 +1,8 @@
 """Load a model artifact for inference: check its contract, open its runtime, check its shapes.
 
-One loader for every runtime: ``keras`` (the artifact's Keras model) and ``tflite`` (its
-``genred export`` file, run by LiteRT / tf.lite). Both are :class:`Predictor` s.
+One loader for every runtime: ``keras`` (the artifact's Keras model), ``tflite`` (its
+``genred export`` file, run by LiteRT / tf.lite) and ``openvino`` (the same file, run by
+OpenVINO). All are :class:`Predictor` s.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import numpy as np
 
 from models.artifact import KerasPredictor, open_keras
 from models.contract import ArtifactError, Contract, check_contract, check_io, read_contract
+from models.openvino_runtime import OpenVinoPredictor
 from models.outcome import split_outputs
 from models.precision import POLICIES, check_precision, runtime_precision_error, with_precision
 from models.registry import MODEL_KINDS
 from models.tflite_runtime import TflitePredictor, litert_available
 
-RUNTIMES = ("auto", "keras", "tflite")
+RUNTIMES = ("auto", "keras", "tflite", "openvino")
 """auto: the TFLite export when the artifact has one, LiteRT is installed, the precision is
 float32 and there is no NVIDIA GPU (no TensorFlow import: less memory, faster start), else the
-Keras model."""
+Keras model (daemon/CLI: models/runtime_choice.py measures instead)."""
+EXPORT_RUNTIMES = ("tflite", "openvino")
+"""Runtimes that run the artifact's ``genred export`` file."""
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 """Present when an NVIDIA driver is loaded (scripts/dev installs TensorFlow's CUDA build)."""
 
@@ -76,9 +80,9 @@ def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | No
                precision: str = "float32") -> LoadedModel:
     """Load and check an artifact for ``runtime``; any problem raises ArtifactError naming it.
 
-    ``num_threads``: TFLite interpreter threads (None = every core the process may use:
-    ``taskset -c 0`` gives 1). ``precision``: Keras compute precision
-    (models.precision.PRECISIONS; weights stay float32).
+    ``num_threads``: TFLite / OpenVINO threads (None = every core the process may use:
+    ``taskset -c 0`` gives 1). ``precision``: compute precision (models.precision.PRECISIONS;
+    weights stay float32; runtime_precision_error says which runtime runs which).
     """
     if runtime not in RUNTIMES:
         raise ArtifactError(f"unknown runtime {runtime!r} (known: {RUNTIMES})")
@@ -90,9 +94,10 @@ def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | No
     contract = read_contract(folder)
     check_contract(contract)
     runtime = resolve_runtime(contract, runtime, precision)
-    if runtime == "tflite":
+    if runtime in EXPORT_RUNTIMES:
         path = _tflite_path(folder, contract)
-        predictor: Predictor = _tflite_predictor(path, contract, num_threads)
+        predictor: Predictor = _export_predictor(path, contract, runtime, num_threads,
+                                                 precision)
         where = str(path)
     else:
         predictor, where = open_keras(folder, contract), str(folder)
@@ -125,13 +130,15 @@ def auto_runtime(contract: Contract) -> str:
         else "keras"
 
 
-def _tflite_predictor(path: Path, contract: Contract, num_threads: int | None) -> Predictor:
-    """The export as a window predictor: the whole model, or the model kind's exported stage
-    (its ``tflite_stage`` entry in models/registry.py)."""
-    stage = contract.extra["tflite"].get("stage")
-    if stage is None:
-        return TflitePredictor(path, num_threads)
-    return MODEL_KINDS[contract.model_kind].open_tflite_stage(path, contract, num_threads)
+def _export_predictor(path: Path, contract: Contract, runtime: str, num_threads: int | None,
+                      precision: str) -> Predictor:
+    """The export run by ``runtime`` as a window predictor: the whole model, or the model
+    kind's exported stage (its ``tflite_stage`` entry in models/registry.py)."""
+    stage: Predictor = OpenVinoPredictor(path, num_threads, precision) \
+        if runtime == "openvino" else TflitePredictor(path, num_threads)
+    if contract.extra["tflite"].get("stage") is None:
+        return stage
+    return MODEL_KINDS[contract.model_kind].open_tflite_stage(stage, path, contract)
 
 
 def _tflite_path(folder: Path, contract: Contract) -> Path:

@@ -1,8 +1,9 @@
-"""The TFLite runtime of 'musicnn-patch-head' models: the exported patch-logits stage, pooled.
+"""The export runtimes of 'musicnn-patch-head' models: the exported patch-logits stage, pooled.
 
 ``genred export`` writes a patch model's per-patch stage ((187, 96) log-mel patch -> head
 logits, see :func:`models.patch_head.patch_logits_model`) as ``model.tflite``; this module
-runs it without TensorFlow (LiteRT) and pools each window as the Keras window model does:
+runs it without TensorFlow (through LiteRT or OpenVINO, the stage predictor it is given) and
+pools each window as the Keras window model does:
 softmax(mean of the window's patch logits / temperature), the temperature being the
 contract's ``head.temperature``. The daemon's patch serving uses :meth:`encode` per new patch.
 """
@@ -10,11 +11,11 @@ contract's ``head.temperature``. The daemon's patch serving uses :meth:`encode` 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from models.contract import ArtifactError, Contract
-from models.tflite_runtime import TflitePredictor
 
 PATCH_LOGITS = "patch_logits"
 """Name of the per-patch stage (patch -> head logits), also the TFLite export's ``stage``."""
@@ -33,11 +34,11 @@ def pool_patch_logits(patch_logits: np.ndarray, temperature: float) -> np.ndarra
 
 
 class PatchLogitsPredictor:
-    """Windows (N, n_patches, 187, 96) -> pooled outputs (N, n_outputs) via a TFLite stage."""
+    """Windows (N, n_patches, 187, 96) -> pooled outputs (N, n_outputs) via an exported
+    per-patch stage (a LiteRT or OpenVINO predictor of patches)."""
 
-    def __init__(self, path: str | Path, n_patches: int, temperature: float,
-                 num_threads: int | None = None) -> None:
-        self.stage = TflitePredictor(path, num_threads)
+    def __init__(self, stage: Any, n_patches: int, temperature: float) -> None:
+        self.stage = stage
         self.n_patches = int(n_patches)
         self.temperature = float(temperature)
         self.input_shape = (self.n_patches, *self.stage.input_shape)
@@ -59,16 +60,17 @@ class PatchLogitsPredictor:
         return f"{self.stage.describe()}, per-patch stage"
 
 
-def open_stage(path: Path, contract: Contract, num_threads: int | None) -> PatchLogitsPredictor:
-    """The exported patch-logits stage of a contract, pooled per window (ArtifactError when
-    the export is of another stage or was made with another temperature)."""
+def open_stage(stage: Any, path: Path, contract: Contract) -> PatchLogitsPredictor:
+    """The exported patch-logits stage of a contract (``stage``: its runtime, opened on
+    ``path``), pooled per window (ArtifactError when the export is of another stage or was
+    made with another temperature)."""
     note = contract.extra["tflite"]
-    stage = note.get("stage")
-    if stage != PATCH_LOGITS:
-        raise ArtifactError(f"{path}: unknown exported stage {stage!r} (known: {PATCH_LOGITS})")
+    name = note.get("stage")
+    if name != PATCH_LOGITS:
+        raise ArtifactError(f"{path}: unknown exported stage {name!r} (known: {PATCH_LOGITS})")
     temperature = float(note["temperature"])
     declared = contract.head.get("temperature")
     if declared is not None and abs(float(declared) - temperature) > TEMPERATURE_TOLERANCE:
         raise ArtifactError(f"{path}: exported with temperature {temperature}, the contract "
                             f"says {declared}: a stale export (run genred export again)")
-    return PatchLogitsPredictor(path, contract.input_shape[0], temperature, num_threads)
+    return PatchLogitsPredictor(stage, contract.input_shape[0], temperature)

@@ -24,14 +24,19 @@ _KEEP_DTYPE = ("InputLayer", "__keras_tensor__")
 
 TFLITE_PRECISION = "float32"
 """The one precision a TFLite export runs in (smaller exports: genred export --quantize)."""
+OPENVINO_PRECISIONS = ("float32", "bfloat16")
+"""The precisions OpenVINO runs the export in (bfloat16 natively with avx512_bf16 or AMX)."""
 
 
 def runtime_precision_error(runtime: str, precision: str) -> str | None:
     """Why ``runtime`` cannot compute in ``precision`` (None when it can): the one place of the
-    rule that the TFLite runtime runs float32 only (and so auto picks Keras for another)."""
+    rule that the TFLite runtime runs float32 only and OpenVINO float32 or bfloat16 (so auto
+    picks Keras for another)."""
     if runtime == "tflite" and precision != TFLITE_PRECISION:
-        return ("is for runtime keras (TFLite runs float32; for a smaller TFLite model use: "
-                "genred export --quantize float16)")
+        return ("is for runtime keras or openvino (TFLite runs float32; for a smaller TFLite "
+                "model use: genred export --quantize float16)")
+    if runtime == "openvino" and precision not in OPENVINO_PRECISIONS:
+        return f"is for runtime keras (OpenVINO runs {' or '.join(OPENVINO_PRECISIONS)})"
     return None
 
 

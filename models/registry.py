@@ -61,8 +61,9 @@ class ModelKind:
     converts instead of the whole model, and what its runtime needs to know (None: the whole
     model)."""
     tflite_stage: str | None = None
-    """'module:function(path, contract, num_threads) -> Predictor': the TFLite runtime of the
-    exported stage (None: the export is the whole model)."""
+    """'module:function(stage, path, contract) -> Predictor': the window predictor of the
+    exported stage, given the export runtime (LiteRT, OpenVINO) opened on ``path`` (None:
+    the export is the whole model)."""
     imagenet_weights: bool = False
     """``genred train --weights imagenet`` applies (the builder loads Keras' ImageNet VGG16)."""
 
@@ -84,12 +85,13 @@ class ModelKind:
         """The kind's own serving of a loaded model (None when it has none)."""
         return None if self.serving is None else _resolve(self.serving)(loaded)
 
-    def open_tflite_stage(self, path: Any, contract: Any, num_threads: int | None) -> Any:
-        """The predictor of this kind's exported stage (RegistryError when it has none)."""
+    def open_tflite_stage(self, stage: Any, path: Any, contract: Any) -> Any:
+        """The window predictor of this kind's exported stage, run by ``stage`` (RegistryError
+        when it has none)."""
         if self.tflite_stage is None:
             raise RegistryError(f"model kind {self.name!r} exports the whole model, yet the "
                                 f"contract names an exported stage")
-        return _resolve(self.tflite_stage)(path, contract, num_threads)
+        return _resolve(self.tflite_stage)(stage, path, contract)
 
     def targets(self) -> list[str]:
         """Every 'module:attribute' string of this entry."""

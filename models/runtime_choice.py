@@ -1,10 +1,11 @@
 """``runtime: auto``: the fastest runtime for this machine and model, chosen by measurement.
 
-Candidates are the runtimes this install can run: LiteRT (the artifact's TFLite export),
-Keras float32, and Keras bfloat16 where the CPU computes bfloat16 natively (avx512_bf16 or
-AMX). With one candidate there is nothing to measure. Otherwise models/runtime_probe.py
-times each on the demo clips in a process of its own, once per machine and model; a
-candidate counts only when its top-1 agrees with Keras float32 on at least
+Candidates are the runtimes this install can run: LiteRT and OpenVINO (both run the
+artifact's TFLite export), Keras float32, and bfloat16 (Keras, OpenVINO) where the CPU
+computes bfloat16 natively (avx512_bf16 or AMX). With one candidate there is nothing to
+measure. Otherwise models/runtime_probe.py times each on the demo clips in a process of its
+own, once per machine and model; a candidate counts only when its top-1 agrees with the first
+(Keras float32 where installed, else LiteRT float32) on at least
 :data:`MIN_AGREEMENT` of the units. The choice is cached in the state directory
 (``runtime-choice.json``), keyed by the model files, the CPU, the cores and the runtime
 versions. An explicit ``runtime:`` or ``precision:`` skips all of this, and so does
@@ -29,6 +30,7 @@ from typing import Any
 from models.contract import check_contract, read_contract
 from models.extras import keras_installed
 from models.loader import NVIDIA_DRIVER, resolve_runtime
+from models.openvino_runtime import openvino_available
 from models.runtime_probe import Candidate, Measurement
 from models.statedir import state_dir
 from models.tflite_runtime import litert_available
@@ -49,8 +51,8 @@ PROBE_CLIPS_DIR = REPO_ROOT / "daemon" / "demo"
 
 
 KERAS_MARGIN = 1.15
-"""Keras (TensorFlow in memory: 0.5-1 GB more RSS than LiteRT) is chosen over LiteRT only
-when it is at least this much faster."""
+"""Keras (TensorFlow in memory: 0.5-1 GB more RSS than LiteRT or OpenVINO) is chosen over
+them only when it is at least this much faster."""
 CRITERIA = {"cpu": "cpu_ms_per_unit", "wall": "ms_per_unit"}
 """What "fastest" means: least CPU time per unit (the daemon: sources per machine), or least
 wall time (genred classify: one file as fast as the cores allow)."""
@@ -94,18 +96,26 @@ def cpu_model() -> str:
 
 def candidates(folder: Path, num_threads: int | None = None) -> list[Candidate]:
     """The runtimes this install can run the artifact with; Keras float32 (the reference)
-    first when installed; LiteRT on every core and on one (less CPU per unit: no thread
-    hand-offs) unless ``num_threads`` is configured."""
+    first when installed; the export runtimes on every core and on one (less CPU per unit:
+    no thread hand-offs) unless ``num_threads`` is configured."""
     exported = isinstance(read_contract(folder).extra.get("tflite"), dict)
+    bf16 = bool(cpu_flags() & set(BF16_FLAGS))
+    one_core = num_threads is None and len(os.sched_getaffinity(0)) > 1
     found = []
     if keras_installed():
         found.append(Candidate("keras", "float32"))
-        if cpu_flags() & set(BF16_FLAGS):
+        if bf16:
             found.append(Candidate("keras", "bfloat16"))
     if exported and litert_available():
         found.append(Candidate("tflite", "float32"))
-        if num_threads is None and len(os.sched_getaffinity(0)) > 1:
+        if one_core:
             found.append(Candidate("tflite", "float32", 1))
+    if exported and openvino_available():
+        precision = "bfloat16" if bf16 else "float32"
+        found += [Candidate("openvino", "float32")] if bf16 else []
+        found.append(Candidate("openvino", precision))
+        if one_core:
+            found.append(Candidate("openvino", precision, 1))
     return found
 
 
@@ -125,7 +135,8 @@ def cache_key(folder: Path, found: Sequence[Candidate], num_threads: int | None)
     facts = {"model": str(folder.resolve()), "files": files, "cpu": cpu_model(),
              "flags": flags, "cores": len(os.sched_getaffinity(0)), "threads": num_threads,
              "candidates": [c.name for c in found],
-             "versions": [_version(p) for p in ("tensorflow", "keras", "ai-edge-litert")]}
+             "versions": [_version(p) for p in ("tensorflow", "keras", "ai-edge-litert",
+                                                 "openvino")]}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -141,7 +152,7 @@ def pick(measured: Sequence[Measurement], criterion: str = "cpu") -> tuple[Measu
         f"{m.candidate.name} {m.cpu_ms_per_unit:.2f} CPU ms /"
         f" {m.ms_per_unit:.2f} ms (agreement {m.top1_agreement:.3f})" for m in measured)
     return best, (f"least {criterion} time per unit of work on this machine (Keras only when "
-                  f"{KERAS_MARGIN}x faster than LiteRT): {figures}")
+                  f"{KERAS_MARGIN}x faster than LiteRT/OpenVINO): {figures}")
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
@@ -173,9 +184,10 @@ def _run_probe(folder: Path, found: Sequence[Candidate], clips: Sequence[Path],
 
 
 def fallback(found: Sequence[Candidate], reason: str) -> RuntimeChoice:
-    """Without a measurement: LiteRT when it is a candidate (least memory), else Keras."""
+    """Without a measurement: LiteRT when it is a candidate (least memory, the longest
+    served), else OpenVINO float32, else Keras."""
     names = {c.runtime for c in found}
-    runtime = "tflite" if "tflite" in names else "keras"
+    runtime = next((name for name in ("tflite", "openvino") if name in names), "keras")
     return RuntimeChoice(runtime, "float32", reason)
 
 

@@ -91,11 +91,9 @@ def classify_library(args: argparse.Namespace) -> int:
         end_partial_line(output)  # the next result starts on a line of its own
     model_dir = str(Path(args.model_dir).resolve())
     check_contract(read_contract(model_dir))  # a broken artifact stops here, not per file
-    # runtime auto here is the default rule (the export with LiteRT when there is one), not
-    # the daemon's per-patch measurement: end to end a file pays TensorFlow's import and
-    # memory, and LiteRT was as fast on a 30-min file in a third of the memory (bench/README)
-    choice = choose_runtime(model_dir, args.runtime,
-                            "float32" if args.precision == "auto" else args.precision)
+    # runtime auto: the daemon's measurement (once per machine and model, cached), judged by
+    # wall time per patch: one file as fast as the cores allow
+    choice = choose_runtime(model_dir, args.runtime, args.precision, criterion="wall")
     args.runtime, args.precision = choice.runtime, choice.precision
     _LOGGER.info("runtime %s %s (%s)", choice.runtime, choice.precision, choice.reason)
     workers = max(1, min(args.workers, len(files)))
@@ -129,13 +127,14 @@ def check_model_loads(model_dir: str, runtime: str, precision: str, in_process: 
     """Load the model here first where that is cheap (this process classifies, or a TFLite
     model), so a broken model is one error (ArtifactError), not one per file."""
     from models.contract import read_contract
-    from models.loader import load_model, resolve_runtime
+    from models.loader import EXPORT_RUNTIMES, load_model, resolve_runtime
     from training.cluster import worker_model
 
     if in_process:
         worker_model(model_dir, runtime, precision)  # kept: the tasks here use it
-    elif resolve_runtime(read_contract(model_dir), runtime, precision) == "tflite":
-        load_model(model_dir, "tflite")  # workers load their own; a Keras one would cost GBs
+    elif resolve_runtime(read_contract(model_dir), runtime, precision) in EXPORT_RUNTIMES:
+        load_model(model_dir, runtime, None, precision)  # workers load their own; a Keras
+        # one would cost GBs
 
 
 def add_library_options(parser: argparse.ArgumentParser) -> None:
@@ -200,13 +199,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--silence-dbfs", type=float, default=SILENCE_RMS_DBFS,
                         help="slices quieter than this RMS level are silent, not a genre")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                        help="auto: the artifact's TFLite export with LiteRT when it has one "
-                             "(no TensorFlow import: less memory, faster start), else Keras "
-                             "(default: %(default)s)")
+                        help="auto: the fastest that agrees, measured once per machine and "
+                             "model (as the daemon's, by wall time), e.g. the TFLite export "
+                             "on OpenVINO or LiteRT (default: %(default)s)")
     parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
-                        help="Keras compute precision (bfloat16/float16: mixed, see "
-                             "bench/README.md; with --runtime auto it picks Keras); auto: "
-                             "float32 (default: %(default)s)")
+                        help="compute precision: keras float32/bfloat16/float16 (mixed, see "
+                             "bench/README.md), openvino float32/bfloat16, tflite float32; "
+                             "auto: measured with --runtime auto, else float32 "
+                             "(default: %(default)s)")
     add_library_options(parser)
     parser.set_defaults(handler=run)
     return parser
