@@ -44,6 +44,7 @@ from bench.common import (
 )
 from bench.responsiveness import Probe
 from daemon.harness import free_port, http_get, metric
+from models.loader import RUNTIMES
 
 _LOGGER = logging.getLogger("bench.streams")
 HOP_SECONDS = 2.0
@@ -314,7 +315,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="search run length")
     parser.add_argument("--final-seconds", type=float, default=300.0)
     parser.add_argument("--start", type=int, help="first N (default: 85 %% of the limit)")
-    parser.add_argument("--runtime", choices=("auto", "keras", "tflite"), default="keras",
+    parser.add_argument("--runtime", choices=RUNTIMES, default="keras",
                         help="auto: the daemon's measured choice (measured here first, so the "
                              "daemon starts from the cache)")
     parser.add_argument("--max-batch", type=int, default=8)

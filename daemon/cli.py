@@ -168,7 +168,10 @@ def resolve_config(args: argparse.Namespace) -> Config:
 
 def _run_command(args: argparse.Namespace) -> int:
     configure_logging("debug" if args.debug else "info")
+    from daemon.malloc_arenas import limit_malloc_arenas
     from daemon.runner import StartupError, run_daemon
+
+    limit_malloc_arenas()  # before any thread starts
 
     try:
         config = resolve_config(args)

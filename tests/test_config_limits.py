@@ -39,8 +39,8 @@ def test_each_limit_at_its_boundary(section: str, key: str, good: float, bad: fl
 def test_runtime_and_precision_name_their_choices() -> None:
     with pytest.raises(ConfigError) as error:
         config_from_dict({"inference": {"runtime": "onnx"}})
-    assert str(error.value) == ("inference.runtime: must be one of ['auto', 'keras', 'tflite'], "
-                                "got 'onnx'")
+    assert str(error.value) == ("inference.runtime: must be one of ['auto', 'keras', 'tflite', "
+                                "'openvino'], got 'onnx'")
     with pytest.raises(ConfigError) as error:
         config_from_dict({"inference": {"precision": "int4"}})
     assert str(error.value) == ("inference.precision: must be one of ['auto', 'float32', "
