@@ -6,8 +6,10 @@ worker; its peak RSS is its own ``ru_maxrss`` (the ffmpeg decoder, a separate pr
 a few MB, is not counted). x real time is end to end: interpreter start, TensorFlow import,
 model load, decoding, front-end and inference.
 
-The runtime is ``genred classify``'s default (``auto``: the shipped TFLite export run by LiteRT,
-TensorFlow never imported); ``--runtimes auto,keras`` adds the Keras model for comparison.
+The runtime is ``genred classify``'s default (``auto``: runtime auto's measurement of this
+machine by wall time, cached; on Zen 4 the shipped TFLite export on OpenVINO bfloat16,
+TensorFlow never imported; the result names it); ``--runtimes auto,keras`` adds the Keras
+model for comparison.
 
 Run: .venv/bin/python -m bench.classify_memory [--minutes 30,120] [--runtimes auto,keras]
 """
@@ -43,6 +45,15 @@ def long_song(minutes: int) -> Path:
     return target
 
 
+def chosen(model: Path, runtime: str) -> str:
+    """What ``--runtime`` meant for classify here, e.g. 'openvino bfloat16' (from the cache
+    the run itself filled or read)."""
+    from models.runtime_choice import choose_runtime
+
+    choice = choose_runtime(model, runtime, "auto", criterion="wall")
+    return f"{choice.runtime} {choice.precision}"
+
+
 def measure(model: Path, song: Path, minutes: int, runtime: str = "auto") -> dict[str, Any]:
     """Peak RSS and x real time of one ``genred classify --workers 1`` process."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -54,7 +65,8 @@ def measure(model: Path, song: Path, minutes: int, runtime: str = "auto") -> dic
     seconds = time.perf_counter() - started
     line = [x for x in done.stderr.splitlines() if x.startswith("MAXRSS_KB")][-1]
     rss_mb = int(line.split()[1]) / 1024
-    out = {"minutes": minutes, "runtime": runtime, "max_rss_mb": round(rss_mb),
+    out = {"minutes": minutes, "runtime": runtime, "chosen": chosen(model, runtime),
+           "max_rss_mb": round(rss_mb),
            "wall_seconds": round(seconds, 1), "x_realtime": round(minutes * 60 / seconds, 1),
            "loadavg_after": os.getloadavg()}
     _LOGGER.info("%s, %d min: max RSS %.0f MB, %.1f s, %.1fx real time", runtime, minutes,

@@ -166,14 +166,16 @@ def _library_rows(rows: list[list[str]]) -> None:
     memory = _load("classify_memory")
     if memory:
         for run in memory["runs"]:
-            runtime = {"auto": "auto = TFLite fp32, LiteRT", "keras": "Keras"}.get(
-                run.get("runtime", "keras"), run.get("runtime"))
+            runtime = run.get("runtime", "keras")
+            runtime = f"auto = {run['chosen']}" if "chosen" in run and runtime == "auto" \
+                else {"auto": "auto = TFLite fp32, LiteRT", "keras": "Keras"}.get(runtime,
+                                                                                 runtime)
             rows.append([f"9. Streamed `genred classify`, {run['minutes']}-min file "
                          f"({memory['model']}, runtime {runtime}, 1 process)",
                          f"max RSS {run['max_rss_mb']} MB; {run['x_realtime']}× real time end "
                          f"to end (load {run['loadavg_after'][0]:.1f} after)",
-                         "RSS ≤ 600 MB, ≥ 100×",
-                         _met(run["max_rss_mb"] <= 600 and run["x_realtime"] >= 100)])
+                         "RSS ≤ 600 MB, ≥ 150× (issue 22)",
+                         _met(run["max_rss_mb"] <= 600 and run["x_realtime"] >= 150)])
     cluster = _load("cluster")
     if cluster:
         for key, label in (("local_1", "1 local worker"), ("local_2", "2 local workers"),
