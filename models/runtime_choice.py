@@ -22,7 +22,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,9 +193,11 @@ def fallback(found: Sequence[Candidate], reason: str) -> RuntimeChoice:
 
 def choose_runtime(folder: str | Path, runtime: str, precision: str,
                    num_threads: int | None = None, clips: Sequence[Path] | None = None,
-                   criterion: str = "cpu") -> RuntimeChoice:
+                   criterion: str = "cpu",
+                   on_measure: Callable[[str], None] | None = None) -> RuntimeChoice:
     """The runtime and precision to load ``folder`` with (see the module docstring); the
-    measuring plays ``clips`` (default: the demo playlist)."""
+    measuring plays ``clips`` (default: the demo playlist) and is announced through
+    ``on_measure`` too (a CLI that logs only warnings: the user sees why it waits)."""
     folder = Path(folder)
     contract = read_contract(folder)
     check_contract(contract)
@@ -217,8 +219,11 @@ def choose_runtime(folder: str | Path, runtime: str, precision: str,
     measured = _cached(entries, key)
     where = f"cached in {path}"
     if measured is None:
-        _LOGGER.info("runtime auto: measuring %s on this machine (once; cached in %s)",
-                     ", ".join(c.name for c in found), path)
+        note = (f"runtime auto: measuring {', '.join(c.name for c in found)} on this "
+                f"machine (once, 10-30 s; cached in {path})")
+        _LOGGER.info("%s", note)
+        if on_measure is not None:
+            on_measure(note)
         try:
             measured = _run_probe(folder, found,
                                   sorted(PROBE_CLIPS_DIR.glob("*.ogg")) if clips is None

@@ -107,7 +107,9 @@ def test_measures_once_then_reads_the_cache(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     found = runtime_choice.candidates(DEFAULT_MODEL)
     assert {c.name for c in found} >= {"keras float32", "tflite float32"}
-    choice = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[VIBE])
+    notes: list[str] = []
+    choice = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[VIBE], on_measure=notes.append)
+    assert len(notes) == 1 and notes[0].startswith("runtime auto: measuring keras float32")
     assert [m.candidate for m in choice.measured] == found
     assert choice.measured[0].top1_agreement == 1.0 and choice.measured[0].n_windows == 11
     agreeing = [m for m in choice.measured if m.top1_agreement >= MIN_AGREEMENT]
@@ -119,7 +121,8 @@ def test_measures_once_then_reads_the_cache(tmp_path, monkeypatch) -> None:
     cache = tmp_path / "state" / "genred" / runtime_choice.CACHE_FILE
     assert len(json.loads(cache.read_text())) == 1
     monkeypatch.setattr(subprocess, "run", no_probe)
-    again = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[VIBE])
+    again = choose_runtime(DEFAULT_MODEL, "auto", "auto", clips=[VIBE], on_measure=notes.append)
+    assert len(notes) == 1  # the cache: nothing to announce
     assert (again.runtime, again.precision) == (choice.runtime, choice.precision)
     assert "cached in" in again.reason and again.measured == choice.measured
     assert choose_runtime(DEFAULT_MODEL, "auto", "auto", criterion="wall").measured \

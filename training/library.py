@@ -93,7 +93,9 @@ def classify_library(args: argparse.Namespace) -> int:
     check_contract(read_contract(model_dir))  # a broken artifact stops here, not per file
     # runtime auto: the daemon's measurement (once per machine and model, cached), judged by
     # wall time per patch: one file as fast as the cores allow
-    choice = choose_runtime(model_dir, args.runtime, args.precision, criterion="wall")
+    choice = choose_runtime(model_dir, args.runtime, args.precision, criterion="wall",
+                            on_measure=lambda note: print(f"genred classify: {note}",
+                                                          file=sys.stderr))
     args.runtime, args.precision = choice.runtime, choice.precision
     _LOGGER.info("runtime %s %s (%s)", choice.runtime, choice.precision, choice.reason)
     workers = max(1, min(args.workers, len(files)))
