@@ -60,6 +60,12 @@ class LoadedModel:
         return self.contract.labels
 
     @property
+    def parallel_calls(self) -> int:
+        """Predict calls that run side by side (1: one at a time)."""
+        stage = getattr(self.predictor, "stage", self.predictor)
+        return int(getattr(stage, "parallel_calls", 1))
+
+    @property
     def model(self) -> Any:
         """The Keras model (keras runtime only)."""
         return self.predictor.model  # type: ignore[attr-defined]
@@ -77,12 +83,14 @@ class LoadedModel:
 
 
 def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | None = None,
-               precision: str = "float32") -> LoadedModel:
+               precision: str = "float32", parallel_calls: int = 1) -> LoadedModel:
     """Load and check an artifact for ``runtime``; any problem raises ArtifactError naming it.
 
     ``num_threads``: TFLite / OpenVINO threads (None = every core the process may use:
     ``taskset -c 0`` gives 1). ``precision``: compute precision (models.precision.PRECISIONS;
     weights stay float32; runtime_precision_error says which runtime runs which).
+    ``parallel_calls``: predict calls that may run side by side (OpenVINO streams; the other
+    runtimes serialise them).
     """
     if runtime not in RUNTIMES:
         raise ArtifactError(f"unknown runtime {runtime!r} (known: {RUNTIMES})")
@@ -97,7 +105,7 @@ def load_model(folder: str | Path, runtime: str = "keras", num_threads: int | No
     if runtime in EXPORT_RUNTIMES:
         path = _tflite_path(folder, contract)
         predictor: Predictor = _export_predictor(path, contract, runtime, num_threads,
-                                                 precision)
+                                                 precision, parallel_calls)
         where = str(path)
     else:
         predictor, where = open_keras(folder, contract), str(folder)
@@ -131,10 +139,10 @@ def auto_runtime(contract: Contract) -> str:
 
 
 def _export_predictor(path: Path, contract: Contract, runtime: str, num_threads: int | None,
-                      precision: str) -> Predictor:
+                      precision: str, parallel_calls: int = 1) -> Predictor:
     """The export run by ``runtime`` as a window predictor: the whole model, or the model
     kind's exported stage (its ``tflite_stage`` entry in models/registry.py)."""
-    stage: Predictor = OpenVinoPredictor(path, num_threads, precision) \
+    stage: Predictor = OpenVinoPredictor(path, num_threads, precision, parallel_calls) \
         if runtime == "openvino" else TflitePredictor(path, num_threads)
     if contract.extra["tflite"].get("stage") is None:
         return stage

@@ -42,6 +42,8 @@ MIN_AGREEMENT = 0.995
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 """CPU flags under which bfloat16 is computed natively (else it is emulated, slower)."""
 CACHE_FILE = "runtime-choice.json"
+MODEL_SUFFIXES = (".json", ".keras", ".tflite", ".h5", ".npz")
+"""The artifact files a measurement depends on (editing the model card or a plot does not)."""
 PROBE_TIMEOUT_SECONDS = 600.0
 PROBE_SWITCH = "GENRED_RUNTIME_PROBE"
 """Environment variable; "0" skips the measuring."""
@@ -130,7 +132,7 @@ def _version(package: str) -> str:
 def cache_key(folder: Path, found: Sequence[Candidate], num_threads: int | None) -> str:
     """What a measurement depends on: model files, CPU, cores, threads, runtime versions."""
     files = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime))
-                   for p in folder.iterdir() if p.is_file())
+                   for p in folder.iterdir() if p.is_file() and p.suffix in MODEL_SUFFIXES)
     flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", *BF16_FLAGS})
     facts = {"model": str(folder.resolve()), "files": files, "cpu": cpu_model(),
              "flags": flags, "cores": len(os.sched_getaffinity(0)), "threads": num_threads,

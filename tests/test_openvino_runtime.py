@@ -61,6 +61,28 @@ def test_bfloat16_gives_litert_labels(vibe_windows, litert_outputs) -> None:
     assert "OpenVINO CPU (" in loaded.predictor.describe()
 
 
+def test_side_by_side_calls_give_the_serial_outputs(vibe_windows) -> None:
+    """Two streams: calls from two threads at once, and genred classify with two batches in
+    flight, give what one call at a time gives, in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from training.classify import classify_song
+
+    serial = load_model(MODEL_DIR, "openvino", precision="float32")
+    parallel = load_model(MODEL_DIR, "openvino", precision="float32", parallel_calls=2)
+    assert (serial.parallel_calls, parallel.parallel_calls) == (1, 2)
+    assert parallel.predictor.describe().endswith("2 streams, per-patch stage")
+    expected = serial.predict_outputs(vibe_windows)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(parallel.predict_outputs, [vibe_windows[k:k + 1]
+                                                       for k in range(len(vibe_windows))]))
+    np.testing.assert_allclose(np.concatenate(got), expected, atol=1e-4)
+    one, two = (classify_song(loaded, str(VIBE), hop_seconds=3.0, progress=False)
+                for loaded in (serial, parallel))
+    assert two["n_slices"] == one["n_slices"] > 10 and two["genre"] == one["genre"]
+    assert [s["outcome"] for s in two["slices"]] == [s["outcome"] for s in one["slices"]]
+
+
 def test_the_daemon_serves_it(tmp_path) -> None:
     handle = load_model_handle(str(MODEL_DIR), "openvino", 1, "bfloat16")
     service = build_service(config_from_dict({"sources": []}), handle)

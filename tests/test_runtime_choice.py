@@ -34,6 +34,19 @@ def no_probe(*args, **kwargs):
     raise AssertionError("the probe ran")
 
 
+def test_the_cache_key_follows_the_model_files_not_its_card(tmp_path) -> None:
+    import shutil
+
+    folder = tmp_path / "genred-default"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    found = runtime_choice.candidates(folder)
+    key = runtime_choice.cache_key(folder, found, None)
+    (folder / "README.md").write_text("an edited model card")
+    assert runtime_choice.cache_key(folder, found, None) == key
+    (folder / "model.tflite").write_bytes((folder / "model.tflite").read_bytes() + b"\0")
+    assert runtime_choice.cache_key(folder, found, None) != key
+
+
 def test_pick_takes_the_fastest_that_agrees() -> None:
     measured = [measurement("keras", "float32", 10.0, 1.0),
                 measurement("keras", "bfloat16", 6.0, 0.975),  # fastest, one window flipped

@@ -36,15 +36,17 @@ _MODELS: dict[tuple[str, str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def worker_model(model_dir: str, runtime: str = "auto", precision: str = "float32") -> Any:
-    """The LoadedModel of ``model_dir`` for ``runtime`` and ``precision``, loaded once per
-    process (thread-safe)."""
-    key = (model_dir, runtime, precision)
+def worker_model(model_dir: str, runtime: str = "auto", precision: str = "float32",
+                 parallel_calls: int = 1) -> Any:
+    """The LoadedModel of ``model_dir`` for ``runtime``, ``precision`` and ``parallel_calls``
+    (models.loader.load_model), loaded once per process (thread-safe)."""
+    key = (model_dir, runtime, precision, parallel_calls)
     with _MODELS_LOCK:
         if key not in _MODELS:
             from models.loader import load_model
 
-            loaded = load_model(Path(model_dir), runtime, precision=precision)
+            loaded = load_model(Path(model_dir), runtime, precision=precision,
+                                parallel_calls=parallel_calls)
             _MODELS[key] = loaded
             _LOGGER.info("process %d loaded %s (%s)", os.getpid(), model_dir,
                          loaded.predictor.describe())

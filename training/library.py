@@ -15,8 +15,9 @@ from tqdm import tqdm
 from models.loader import RUNTIMES
 from models.outcome import SILENCE_RMS_DBFS
 from models.precision import PRECISIONS
+from models.tflite_runtime import usable_cores
 from training import classify
-from training.classify import classify_task, format_song
+from training.classify import IN_PROCESS_PARALLEL_CALLS, classify_task, format_song
 from training.errors import InputError
 from training.slicing import AUDIO_EXTENSIONS
 
@@ -100,11 +101,12 @@ def classify_library(args: argparse.Namespace) -> int:
     _LOGGER.info("runtime %s %s (%s)", choice.runtime, choice.precision, choice.reason)
     workers = max(1, min(args.workers, len(files)))
     results, errors = [], []
-    check_model_loads(model_dir, args.runtime, args.precision,
-                      in_process=args.cluster is None and workers == 1)  # open_client's rule
+    in_process = args.cluster is None and workers == 1  # open_client's rule
+    parallel = min(IN_PROCESS_PARALLEL_CALLS, usable_cores()) if in_process else 1
+    check_model_loads(model_dir, args.runtime, args.precision, in_process, parallel)
     with open_client(args.cluster, workers) as client:
         task_args = (model_dir, args.hop_seconds, args.silence_dbfs, client is None,
-                     args.runtime, args.precision)
+                     args.runtime, args.precision, parallel)
         preload = ModelPreload(model_dir, args.runtime, args.precision)
         for outcome in run_tasks(client, classify_task, files, task_args, preload,
                                  desc="classifying", fatal=(ArtifactError,)):
@@ -125,7 +127,8 @@ def classify_library(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def check_model_loads(model_dir: str, runtime: str, precision: str, in_process: bool) -> None:
+def check_model_loads(model_dir: str, runtime: str, precision: str, in_process: bool,
+                      parallel_calls: int = 1) -> None:
     """Load the model here first where that is cheap (this process classifies, or a TFLite
     model), so a broken model is one error (ArtifactError), not one per file."""
     from models.contract import read_contract
@@ -133,7 +136,7 @@ def check_model_loads(model_dir: str, runtime: str, precision: str, in_process: 
     from training.cluster import worker_model
 
     if in_process:
-        worker_model(model_dir, runtime, precision)  # kept: the tasks here use it
+        worker_model(model_dir, runtime, precision, parallel_calls)  # kept: the tasks use it
     elif resolve_runtime(read_contract(model_dir), runtime, precision) in EXPORT_RUNTIMES:
         load_model(model_dir, runtime, None, precision)  # workers load their own; a Keras
         # one would cost GBs
