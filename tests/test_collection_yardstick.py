@@ -139,3 +139,23 @@ def test_own_genres_only_keeps_a_collections_production_from_becoming_a_genre(ow
     pop_from_the_country_collection = np.array([[1.0, -1.0]], np.float32)
     called = int(np.asarray(head.predict(pop_from_the_country_collection, verbose=0)).argmax())
     assert called == (0 if own_genres_only else 1)
+
+
+def test_artist_held_out_figures_are_given_per_collection_too():
+    """Pooled accuracy hides a collection whose genres are mostly wrong: 6 items of A all
+    right, 4 of B (genres 0 and 1) half wrong; non-music items never form a collection."""
+    from training.patch_head import PatchData, by_collection, format_by_collection
+
+    targets = np.array([0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 2])
+    data = PatchData(features=np.zeros((11, 1), np.float32), item=np.arange(11),
+                     view=np.zeros(11, int), target=targets, clip_ids=[None] * 11,
+                     labels=["x"] * 11, collections=["A"] * 6 + ["B"] * 4 + ["no_music"])
+    figures = by_collection(data, np.eye(3)[predicted], ["pop", "rock", "no_music"],
+                            ["pop", "rock"])
+    assert list(figures) == ["A", "B"]
+    assert figures["A"]["macro_recall"] == 1.0 and figures["A"]["n_items"] == 6
+    assert figures["B"]["recall"] == {"pop": 0.5, "rock": 0.5}
+    assert figures["B"]["worst_genre"] == "pop" and figures["B"]["accuracy"] == 0.5
+    assert format_by_collection(figures)[1] == (
+        "artist-held-out, B items: macro 0.500, worst pop 0.50 (pop 0.50, rock 0.50)")

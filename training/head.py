@@ -36,6 +36,7 @@ from training.patch_head import (
     expected_calibration_error,
     fit_head,
     fit_temperature,
+    format_by_collection,
 )
 from training.yardstick import format_summary
 
@@ -126,6 +127,8 @@ def train_head(args: argparse.Namespace) -> Path:
     cv = cross_validate(data, outputs, genres, args.folds, settings, extra_test_views(args))
     calibration = _calibration(cv, data.target)
     _LOGGER.info(format_summary("artist-held-out accuracy", cv["summary"]))
+    for line in format_by_collection(cv.get("by_collection", {})):
+        _LOGGER.info(line)
     loco = {"parts": []}
     if len(set(data.collections) - {NON_MUSIC_COLLECTION}) > 1:
         loco = leave_one_collection_out(data, outputs, genres, args.folds, settings)
