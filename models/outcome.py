@@ -14,10 +14,12 @@ import numpy as np
 
 NO_MUSIC_THRESHOLD = 0.5
 """A window whose no-music probability reaches this is reported as no music."""
-SILENCE_RMS_DBFS = -50.0
+SILENCE_RMS_DBFS = -60.0
 """Default level below which a window is silent (the daemon's silence_rms_dbfs default).
-Not lower: below about -50 dBFS the shipped model calls most music "no music" (a GTZAN
-classical clip 30 dB down, -58 dBFS: p(no music) 0.87), and "silent" is the truer word."""
+-60, not lower: the musicnn front-end lifts quiet patches by at most 30 dB
+(models.musicnn.melspec.lift_quiet), so music down to about -60 dBFS (a GTZAN classical clip
+30 dB down is -58 dBFS) keeps its genre; below that "silent" is the truer word. Before the
+lift (front-end version 1) the gate was -50: the model called most quieter music no music."""
 
 
 @dataclass(frozen=True)

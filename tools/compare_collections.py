@@ -14,7 +14,6 @@ writes every figure to --json. Routes are ranked by the pooled worst genre, then
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import time
@@ -28,7 +27,7 @@ from training.collection_yardstick import (
     pooled,
 )
 from training.head import DEFAULT_ENCODERS, parse_encoders
-from training.head_data import collect_items, embed_items
+from training.head_data import cache_key, collect_items, embed_items
 from training.patch_head import HeadSettings
 
 _LOGGER = logging.getLogger("compare_collections")
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     encoders = parse_encoders(args.encoders)
     collections = collect_items(args.music_dirs, args.nonmusic, Path(args.work_dir), True, 0)
     outputs = collections.genres + (["no_music"] if collections.has_no_music else [])
-    key = hashlib.sha1(json.dumps([encoders, 0, 30.0]).encode()).hexdigest()[:12]
+    key = cache_key(encoders, 0, 30.0)
     data, _ = embed_items(collections, outputs, encoders, args.views,
                           Path(args.work_dir) / key, 0, 30.0, args.quiet_views,
                           args.narrow_views)

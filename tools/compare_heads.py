@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
 import logging
 from pathlib import Path
 
 from training.head import DEFAULT_ENCODERS, parse_encoders
-from training.head_data import collect_items, embed_items
+from training.head_data import cache_key, collect_items, embed_items
 from training.patch_head import HeadSettings, cross_validate
 
 ROUTES = (  # name, feature columns, hidden units, training views of each member head
@@ -53,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     encoders = parse_encoders(DEFAULT_ENCODERS)
     collections = collect_items(args.music_dirs, args.nonmusic, Path(args.work_dir), True, 0)
     outputs = collections.genres + (["no_music"] if collections.has_no_music else [])
-    key = hashlib.sha1(json.dumps([encoders, 0, 30.0]).encode()).hexdigest()[:12]
+    key = cache_key(encoders, 0, 30.0)
     data, _ = embed_items(collections, outputs, encoders, args.views,
                           Path(args.work_dir) / key, 0, 30.0)
     genres = " | ".join(g[:5] for g in collections.genres)

@@ -14,7 +14,6 @@ reported per collection (the collection's production is in training, its artists
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -25,7 +24,7 @@ import scipy.special
 
 from training.collection_yardstick import NON_MUSIC_COLLECTION, held_out_parts, pooled
 from training.head import DEFAULT_ENCODERS, parse_encoders
-from training.head_data import collect_items, embed_items
+from training.head_data import cache_key, collect_items, embed_items
 from training.head_recipe import balanced_weights, collection_label_masks
 from training.patch_head import by_collection, collection_codes
 from training.yardstick import artist_folds, item_metrics
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     encoders = parse_encoders(DEFAULT_ENCODERS)
     collections = collect_items(args.music_dirs, args.nonmusic, Path(args.work_dir), True, 0)
     outputs = collections.genres + (["no_music"] if collections.has_no_music else [])
-    key = hashlib.sha1(json.dumps([encoders, 0, 30.0]).encode()).hexdigest()[:12]
+    key = cache_key(encoders, 0, 30.0)
     data, _ = embed_items(collections, outputs, encoders, 1, Path(args.work_dir) / key, 0, 30.0)
     results = {}
     chosen = [int(n) - 1 for n in args.routes.split(",")] if args.routes else range(len(ROUTES))

@@ -39,7 +39,7 @@ MODULE_TESTS = {
     "daemon/config.py": ["tests/test_config.py", "tests/test_config_limits.py",
                          "tests/test_hostile.py", "tests/test_precision.py",
                          "tests/test_change.py"],
-    "models/musicnn/melspec.py": ["tests/test_musicnn_frontend.py"],
+    "models/musicnn/melspec.py": ["tests/test_musicnn_frontend.py", "tests/test_quiet_lift.py"],
     "models/musicnn/features.py": ["tests/test_musicnn_frontend.py"],
     "daemon/publisher.py": ["tests/test_publisher.py", "tests/test_publisher_admission.py"],
     "daemon/phases.py": ["tests/test_phases.py"],

@@ -14,8 +14,6 @@ head is fitted on everything and the artifact written.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -28,7 +26,7 @@ from training.collection_yardstick import (
     leave_one_collection_out,
 )
 from training.errors import InputError
-from training.head_data import collect_items, embed_items
+from training.head_data import cache_key, collect_items, embed_items
 from training.patch_head import (
     HeadSettings,
     collection_codes,
@@ -112,14 +110,15 @@ def train_head(args: argparse.Namespace) -> Path:
                                 synthetic=not args.no_synthetic, seed=args.seed)
     genres = collections.genres
     outputs = genres + ([NO_MUSIC] if collections.has_no_music else [])
-    key = hashlib.sha1(json.dumps([encoders, args.seed, args.max_seconds]).encode()).hexdigest()
+    key = cache_key(encoders, args.seed, args.max_seconds)
     data, encoder = embed_items(collections, outputs, encoders, args.views,
-                                Path(args.work_dir) / key[:12], args.seed, args.max_seconds,
+                                Path(args.work_dir) / key, args.seed, args.max_seconds,
                                 args.quiet_views, args.narrow_views)
     quiet = tuple(range(args.views + 1, args.views + 1 + args.quiet_views))
     settings = HeadSettings(hidden_units=args.hidden, epochs=args.epochs, seed=args.seed,
                             member_views=((0, *quiet), tuple(range(args.views + 1)) + quiet
-                                          if args.narrow_views else None),
+                                          if args.narrow_views and not args.train_narrow
+                                          else None),
                             balance_collections=args.balance_collections,
                             label_smoothing=args.label_smoothing, mixup_alpha=args.mixup,
                             collection_directions=args.collection_directions,
@@ -151,6 +150,7 @@ def train_head(args: argparse.Namespace) -> Path:
         head=head_section,
         training={**collections.describe(), "views": args.views,
                   "quiet_views": args.quiet_views, "narrow_views": args.narrow_views,
+                  "train_narrow": args.train_narrow,
                   "seed": args.seed,
                   "epochs": args.epochs, "folds": cv["plan"],
                   "balance_collections": settings.balance_collections,
@@ -201,7 +201,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="quiet versions per file (10-35 dB down, some faded in)")
     parser.add_argument("--narrow-views", type=int, default=0,
                         help="narrow-band (4 kHz, some phone-band) versions per file: tested "
-                             "in the folds (a per-genre row), never trained on")
+                             "in the folds (a per-genre row); trained on with --train-narrow")
+    parser.add_argument("--train-narrow", action="store_true",
+                        help="the listening-channel member also trains on the narrow-band "
+                             "versions (held-out items' versions are still only tested)")
     parser.add_argument("--hidden", type=int, default=256, help="hidden units (0: linear head)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--folds", type=int, default=5,

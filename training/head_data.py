@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import subprocess
 from dataclasses import dataclass
@@ -142,3 +144,14 @@ def embed_items(collections: Collections, outputs: list[str], encoders: list[dic
     _LOGGER.info("%d files, %d patches per view, %d features per patch", len(items),
                  int(np.sum(data.view == 0)), data.features.shape[1])
     return data, embedder.model
+
+
+def cache_key(encoders: list[dict], seed: int, max_seconds: float) -> str:
+    """The feature cache's folder name: what the features depend on, the front-end included
+    (version 1 caches, made before quiet patches were lifted, are never reused)."""
+    from models.musicnn.spec import FRONTEND_VERSION
+
+    parts: list = [encoders, seed, max_seconds]
+    if FRONTEND_VERSION > 1:
+        parts.append(FRONTEND_VERSION)
+    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]

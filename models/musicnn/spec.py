@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from models.bfft import DEFAULT_PARAMS
-from models.musicnn.melspec import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES
+from models.musicnn.melspec import (
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
+    PATCH_FRAMES,
+    QUIET_MAX_GAIN_DB,
+    QUIET_REFERENCE_MEL,
+)
 from models.musicnn.melspec import SAMPLE_RATE_HZ as MUSICNN_RATE_HZ
 from models.resample import SAMPLE_RATE_HZ
 
 FRONTEND_NAME = "musicnn-mel"
-FRONTEND_VERSION = 1
+FRONTEND_VERSION = 2
+"""2: quiet patches lifted (melspec.lift_quiet)."""
 N_PATCHES = 10
 """3-s patches per 30-s window (10 x 187 frames x 256 samples at 16 kHz = 29.9 s)."""
 
@@ -24,6 +32,7 @@ PARAMS: dict = {
     "mel_scale": "slaney",
     "log": "log10(10000 * mel + 1), float32",
     "pad_mode": "reflect",
+    "quiet_lift": {"reference_mean_mel": QUIET_REFERENCE_MEL, "max_gain_db": QUIET_MAX_GAIN_DB},
     "patch_frames": PATCH_FRAMES,
     "n_patches": N_PATCHES,
 }

@@ -58,6 +58,7 @@ from models.musicnn.melspec import (
     N_MELS,
     PATCH_FRAMES,
     SAMPLE_RATE_HZ,
+    lift_quiet,
     mel_filterbank,
     musicnn_patches,
 )
@@ -179,8 +180,8 @@ class StreamingMusicnnMel:
             offset += take
             self.n_frames_total += take
             if slot + take == PATCH_FRAMES:
-                done.append(self._frames.copy())
-                self.recent_patches.append(self._frames.astype(np.float16))
+                done.append(lift_quiet(self._frames[np.newaxis])[0].copy())
+                self.recent_patches.append(done[-1].astype(np.float16))
         return np.stack(done) if done else _NO_PATCHES
 
 
