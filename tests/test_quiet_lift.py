@@ -56,8 +56,8 @@ def test_the_lift_is_capped_and_silence_stays_silence(mel_shape):
     loud = log_mel_of(mel_shape * 0.5)
     patches = np.stack([log_mel_of(very_quiet), np.zeros((187, 96), np.float32), loud])
     lifted = lift_quiet(patches)
-    expected = QUIET_REFERENCE_MEL * 1e-5 * 10 ** (QUIET_MAX_GAIN_DB / 10)
-    assert mean_mel(lifted)[0] == pytest.approx(expected, rel=1e-3)
+    expected = mean_mel(patches[:1])[0] * 10 ** (QUIET_MAX_GAIN_DB / 10)
+    assert mean_mel(lifted)[0] == pytest.approx(expected, rel=2e-5)
     np.testing.assert_array_equal(lifted[1], 0.0)
     np.testing.assert_array_equal(lifted[2], loud)
 
@@ -76,3 +76,12 @@ def test_quiet_audio_is_lifted_alike_offline_and_streaming():
     unlifted = log_mel(resample(audio, 44100, 16000))[: 3 * 187].reshape(3, 187, 96)
     np.testing.assert_allclose(mean_mel(offline) / mean_mel(unlifted),
                                10 ** (QUIET_MAX_GAIN_DB / 10), rtol=0.01)
+
+
+def test_a_patch_exactly_at_the_reference_is_not_lifted(mel_shape, monkeypatch):
+    """The reference itself counts as loud enough: such a patch is returned as it is."""
+    from models.musicnn import melspec
+
+    patch = log_mel_of(mel_shape * 0.01)[np.newaxis]
+    monkeypatch.setattr(melspec, "QUIET_REFERENCE_MEL", float(mean_mel(patch)[0]))
+    assert melspec.lift_quiet(patch) is patch
